@@ -1,0 +1,186 @@
+//! Tensor operations the models share. Each op takes the fused candle kernel when no gradient is
+//! being tracked (inference) and a path built from differentiable primitives when one is:
+//! candle 0.11's fused softmax, RMSNorm, LayerNorm and RoPE have no backward pass. Linear layers
+//! with a frozen weight use a custom op whose backward yields only the input gradient.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, D};
+
+use crate::error::Result;
+
+/// Softmax over the last dimension.
+pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(candle_nn::ops::softmax_last_dim(x)?);
+    }
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let exp = x.broadcast_sub(&max)?.exp()?;
+    Ok(exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?)
+}
+
+/// RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`.
+pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if !x.track_op() && !weight.track_op() {
+        return Ok(candle_nn::ops::rms_norm(
+            &x.contiguous()?,
+            weight,
+            eps as f32,
+        )?);
+    }
+    let inv_rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+    Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(weight)?)
+}
+
+/// LayerNorm over the last dimension with weight and bias.
+pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if !x.track_op() && !weight.track_op() && !bias.track_op() {
+        return Ok(candle_nn::ops::layer_norm(
+            &x.contiguous()?,
+            weight,
+            bias,
+            eps as f32,
+        )?);
+    }
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+        .sqrt()?
+        .recip()?;
+    Ok(centered
+        .broadcast_mul(&inv_std)?
+        .broadcast_mul(weight)?
+        .broadcast_add(bias)?)
+}
+
+/// Rotary embedding in the "rotate half" layout of Hugging Face Llama.
+/// `x` is `[batch, heads, seq, head_dim]`; `cos` and `sin` are `[seq, head_dim / 2]`.
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?);
+    }
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let first = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
+    let second = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
+    Ok(Tensor::cat(&[first, second], D::Minus1)?)
+}
+
+/// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
+///
+/// When `x` needs a gradient but `weight` is frozen (not a variable and not derived from one),
+/// the product is computed outside the graph and re-attached through [`FrozenWeightGrad`], so
+/// the backward pass computes `grad @ weight` for the input and skips the weight gradient.
+pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims();
+    let in_features = dims.last().copied().unwrap_or(1);
+    let rows = x.elem_count() / in_features.max(1);
+    let flat = x.reshape((rows, in_features))?;
+    let frozen_path = x.track_op() && !weight.track_op() && x.device().is_cpu();
+    let product = if frozen_path {
+        let value = flat.detach().matmul(&weight.t()?)?;
+        flat.apply_op2(
+            &value,
+            FrozenWeightGrad {
+                weight: weight.clone(),
+            },
+        )?
+    } else {
+        flat.matmul(&weight.t()?)?
+    };
+    let product = match bias {
+        Some(bias) => product.broadcast_add(bias)?,
+        None => product,
+    };
+    let mut out_dims = dims.to_vec();
+    if let Some(last) = out_dims.last_mut() {
+        *last = weight.dim(0)?;
+    }
+    Ok(product.reshape(out_dims)?)
+}
+
+/// Re-attaches a product computed outside the graph to its input `x`: the forward pass returns
+/// the precomputed value, the backward pass gives `x` the gradient `grad @ weight` only.
+struct FrozenWeightGrad {
+    weight: Tensor,
+}
+
+impl CustomOp2 for FrozenWeightGrad {
+    fn name(&self) -> &'static str {
+        "frozen-weight-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _x: &CpuStorage,
+        _x_layout: &Layout,
+        value: &CpuStorage,
+        value_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shape = value_layout.shape().clone();
+        let Some((start, end)) = value_layout.contiguous_offsets() else {
+            candle_core::bail!("frozen-weight-linear expects a contiguous product")
+        };
+        let data = match value {
+            CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
+            _ => candle_core::bail!("frozen-weight-linear supports f32 only"),
+        };
+        Ok((data, shape))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _value: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&self.weight)?), None))
+    }
+}
+
+/// Additive causal mask `[seq, offset + seq]`: 0 where a query may attend, -inf elsewhere.
+pub(crate) fn causal_mask(
+    seq: usize,
+    offset: usize,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let total = offset + seq;
+    let mask: Vec<f32> = (0..seq)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j > offset + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (seq, total), device)?)
+}
+
+/// Scaled dot-product attention with grouped key/value heads and an optional additive mask.
+///
+/// `q` is `[b, heads, s, d]`, `k` and `v` are `[b, kv_heads, t, d]`, `mask` is `[s, t]`. Query
+/// heads sharing a key/value head are folded into the sequence axis, so no copy of k/v is made.
+pub(crate) fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, heads, s, d) = q.dims4()?;
+    let (_, kv_heads, t, _) = k.dims4()?;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (d as f64).sqrt();
+    let q = (q.contiguous()? * scale)?.reshape((b, kv_heads, group * s, d))?;
+    let scores = q.matmul(&k.t()?)?;
+    let scores = match mask {
+        Some(mask) => scores
+            .reshape((b, kv_heads, group, s, t))?
+            .broadcast_add(mask)?
+            .reshape((b, kv_heads, group * s, t))?,
+        None => scores,
+    };
+    let probs = softmax_last_dim(&scores)?;
+    Ok(probs.matmul(&v.contiguous()?)?.reshape((b, heads, s, d))?)
+}
