@@ -9,7 +9,6 @@ mod gpt2;
 mod kv_cache;
 mod llama;
 mod lora;
-pub mod loss;
 mod model;
 mod ops;
 mod peft;
