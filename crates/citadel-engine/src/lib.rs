@@ -3,23 +3,35 @@
 //! bytes and returns tensors, tokens and metrics.
 
 mod chat;
+pub mod checkpoint;
 mod config;
+pub mod data;
 mod error;
+mod generate;
+pub mod eval;
 mod gpt2;
 mod kv_cache;
 mod llama;
 mod lora;
+pub mod loss;
 mod model;
 mod ops;
+pub mod optim;
 mod peft;
+mod rng;
+mod sampling;
+pub mod schedule;
 mod tokenizer;
+pub mod trainer;
 mod weights;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, ModelConfig};
 pub use error::{Error, Result};
+pub use generate::{generate, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration};
 pub use kv_cache::KvCache;
 pub use lora::LoraConfig;
 pub use model::Model;
 pub use peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
+pub use sampling::SamplingParams;
 pub use tokenizer::Tokenizer;
