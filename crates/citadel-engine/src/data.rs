@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
+use crate::tokenizer::Tokenizer;
 
 /// One row of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,25 +86,26 @@ pub struct TokenizeOptions {
     pub eos_id: Option<u32>,
 }
 
-/// Tokenizes examples with `encode` (text to ids, no special tokens); those left with nothing
-/// to predict (fewer than two tokens or no response token within `seq_len`) are dropped.
+/// Tokenizes examples (the text or prompt with the special tokens the tokenizer adds to a
+/// prompt, the response without); those left with nothing to predict (fewer than two tokens,
+/// or no response token within `seq_len`) are dropped.
 pub fn tokenize(
     examples: &[Example],
-    encode: impl Fn(&str) -> Result<Vec<u32>>,
+    tokenizer: &Tokenizer,
     options: TokenizeOptions,
 ) -> Result<Vec<TokenizedExample>> {
     let mut out = Vec::with_capacity(examples.len());
     for example in examples {
         let (mut ids, mut is_target) = match example {
             Example::Text(text) => {
-                let ids = encode(text)?;
+                let ids = tokenizer.encode_prompt(text)?;
                 let n = ids.len();
                 (ids, vec![true; n])
             }
             Example::PromptResponse { prompt, response } => {
-                let mut ids = encode(prompt)?;
+                let mut ids = tokenizer.encode_prompt(prompt)?;
                 let prompt_len = ids.len();
-                ids.extend(encode(response)?);
+                ids.extend(tokenizer.encode(response)?);
                 let mut is_target = vec![false; prompt_len];
                 is_target.resize(ids.len(), true);
                 (ids, is_target)

@@ -2,6 +2,7 @@
 //! generation, training and evaluation. It knows nothing of storage or auth: it takes paths or
 //! bytes and returns tensors, tokens and metrics.
 
+pub mod bench;
 mod chat;
 pub mod checkpoint;
 mod config;
@@ -9,6 +10,7 @@ pub mod data;
 mod error;
 mod generate;
 pub mod eval;
+pub mod export;
 mod gpt2;
 mod kv_cache;
 mod llama;

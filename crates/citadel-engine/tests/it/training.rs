@@ -1,5 +1,5 @@
-//! The trainer against the PEFT + PyTorch AdamW trace, gradients reaching every trainable
-//! tensor, determinism, and exact resumption from a checkpoint.
+//! The trainer against the PEFT + PyTorch AdamW trace, determinism, and exact resumption from a
+//! checkpoint.
 
 use candle_core::{Device, Tensor};
 use citadel_engine::checkpoint::{load_checkpoint, save_checkpoint};
@@ -191,47 +191,4 @@ fn resuming_from_a_checkpoint_is_bit_identical() {
         Trainer::new(frozen, config(6)).is_err(),
         "nothing trainable is refused"
     );
-}
-
-/// Every trainable tensor gets a finite, non-zero gradient: LoRA on every linear layer of both
-/// families (after one step, so that B is non-zero and A receives a gradient), and full
-/// fine-tuning of every base weight.
-#[test]
-fn every_trainable_tensor_gets_a_finite_nonzero_gradient() {
-    let device = Device::Cpu;
-    let batch = Batcher::new(examples(), 4, None, 0, &device)
-        .unwrap()
-        .next_batch()
-        .unwrap();
-    let check = |trainer: &Trainer, what: &str| {
-        let grads = trainer.gradients(std::slice::from_ref(&batch)).unwrap();
-        assert_eq!(grads.grads.len(), trainer.trainable().len());
-        for ((name, _), grad) in trainer.trainable().iter().zip(&grads.grads) {
-            let values = grad.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert!(
-                values.iter().all(|v| v.is_finite()),
-                "{what} {name}: non-finite gradient"
-            );
-            assert!(
-                values.iter().any(|v| *v != 0.0),
-                "{what} {name}: zero gradient"
-            );
-        }
-    };
-    for (family, targets) in [("tiny-llama", "all-linear"), ("tiny-gpt2", "all-linear")] {
-        let mut model = Model::load(&fixture(family), &device).unwrap();
-        model
-            .attach_lora(&LoraConfig::new(4, 8.0, &[targets]), 1)
-            .unwrap();
-        let mut trainer = Trainer::new(model, config(2)).unwrap();
-        trainer.step(std::slice::from_ref(&batch)).unwrap();
-        trainer.step(std::slice::from_ref(&batch)).unwrap();
-        check(&trainer, family);
-
-        let mut full = Model::load(&fixture(family), &device).unwrap();
-        full.set_full_finetune(true).unwrap();
-        let trainer = Trainer::new(full, config(1)).unwrap();
-        assert!(trainer.trainable().len() > 10);
-        check(&trainer, &format!("{family} (full)"));
-    }
 }
