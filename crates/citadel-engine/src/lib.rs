@@ -8,9 +8,9 @@ pub mod checkpoint;
 mod config;
 pub mod data;
 mod error;
-mod generate;
 pub mod eval;
 pub mod export;
+mod generate;
 mod gpt2;
 mod kv_cache;
 mod llama;
@@ -23,17 +23,22 @@ mod peft;
 mod rng;
 mod sampling;
 pub mod schedule;
+mod threads;
 mod tokenizer;
 pub mod trainer;
 mod weights;
 
+pub use candle_core::Device;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, ModelConfig};
 pub use error::{Error, Result};
-pub use generate::{generate, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration};
+pub use generate::{
+    generate, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration,
+};
 pub use kv_cache::KvCache;
 pub use lora::LoraConfig;
 pub use model::Model;
 pub use peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 pub use sampling::SamplingParams;
+pub use threads::set_num_threads;
 pub use tokenizer::Tokenizer;

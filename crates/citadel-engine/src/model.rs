@@ -15,6 +15,7 @@ use crate::llama::{self, Llama};
 use crate::lora::{new_var, DropoutStream, Linear, LoraConfig, Pass};
 use crate::ops;
 use crate::peft;
+use crate::threads;
 use crate::weights::WeightMap;
 
 #[derive(Debug)]
@@ -77,6 +78,7 @@ impl Model {
     }
 
     fn from_weights(config: ModelConfig, weights: &mut WeightMap, device: &Device) -> Result<Self> {
+        threads::ensure_configured();
         let body = match config.architecture {
             Architecture::Llama => Body::Llama(Llama::from_weights(&config, weights, device)?),
             Architecture::Gpt2 => Body::Gpt2(Gpt2::from_weights(&config, weights, device)?),
