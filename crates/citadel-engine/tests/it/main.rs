@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod exactness;
+mod finetune_demo;
 mod generation;
 mod lora;
 mod training;
