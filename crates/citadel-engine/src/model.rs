@@ -40,6 +40,7 @@ pub struct Model {
 impl Model {
     /// Loads a Hugging Face model folder (`config.json` and safetensors weights) in f32.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        threads::ensure_configured();
         if !dir.is_dir() {
             return Err(Error::Missing {
                 what: "model folder",
@@ -54,6 +55,7 @@ impl Model {
     /// A model of the given shape with seeded random weights (uniform, std 0.02; norms at one,
     /// biases at zero), for benchmarks and tests.
     pub fn random(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        threads::ensure_configured();
         config.validate()?;
         let shapes = match config.architecture {
             Architecture::Llama => llama::weight_shapes(config),
@@ -78,7 +80,6 @@ impl Model {
     }
 
     fn from_weights(config: ModelConfig, weights: &mut WeightMap, device: &Device) -> Result<Self> {
-        threads::ensure_configured();
         let body = match config.architecture {
             Architecture::Llama => Body::Llama(Llama::from_weights(&config, weights, device)?),
             Architecture::Gpt2 => Body::Gpt2(Gpt2::from_weights(&config, weights, device)?),

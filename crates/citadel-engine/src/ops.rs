@@ -1,7 +1,11 @@
-//! Tensor operations the models share. Each op takes the fused candle kernel when no gradient is
-//! being tracked (inference) and a path built from differentiable primitives when one is:
-//! candle 0.11's fused softmax, RMSNorm, LayerNorm and RoPE have no backward pass. Linear layers
-//! with a frozen weight use a custom op whose backward yields only the input gradient.
+//! Tensor operations the models share, differentiable where training needs them.
+//!
+//! candle 0.11's fused softmax, RMSNorm, LayerNorm and RoPE kernels have no backward pass. Each op
+//! here runs the fused kernel, and when its input needs a gradient re-attaches the result to the
+//! input through a custom op whose backward is the op's closed-form input gradient. Linear layers
+//! with a frozen weight do the same, so the backward pass skips the weight gradient that candle's
+//! matmul backward would compute. When a norm's own weight trains (full fine-tuning), or off CPU,
+//! the ops are composed from differentiable primitives instead.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, D};
 
@@ -9,12 +13,22 @@ use crate::error::Result;
 
 /// Softmax over the last dimension.
 pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let y = candle_nn::ops::softmax_last_dim(&x.detach())?;
     if !x.track_op() {
-        return Ok(candle_nn::ops::softmax_last_dim(x)?);
+        return Ok(y);
     }
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let exp = x.broadcast_sub(&max)?.exp()?;
-    Ok(exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?)
+    if !x.device().is_cpu() {
+        let max = x.max_keepdim(D::Minus1)?.detach();
+        let exp = x.broadcast_sub(&max)?.exp()?;
+        return Ok(exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)?);
+    }
+    // dx = y ⊙ g − y · Σ(y ⊙ g)
+    let probs = y.clone();
+    with_input_grad(x, &y, move |g| {
+        let yg = (g * &probs)?;
+        let dot = yg.sum_keepdim(D::Minus1)?;
+        yg - probs.broadcast_mul(&dot)?
+    })
 }
 
 /// RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`.
@@ -26,8 +40,23 @@ pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> 
             eps as f32,
         )?);
     }
-    let inv_rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
-    Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(weight)?)
+    if weight.track_op() || !x.device().is_cpu() {
+        let inv_rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+        return Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(weight)?);
+    }
+    let input = x.detach().contiguous()?;
+    let y = candle_nn::ops::rms_norm(&input, weight, eps as f32)?;
+    let weight = weight.clone();
+    // With x̂ = x·r, r = 1/rms(x), h = g ⊙ w:  dx = r · (h − x̂ · mean(h ⊙ x̂)).
+    with_input_grad(x, &y, move |g| {
+        let inv_rms = (input.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+            .sqrt()?
+            .recip()?;
+        let normed = input.broadcast_mul(&inv_rms)?;
+        let h = g.broadcast_mul(&weight)?;
+        let proj = (&h * &normed)?.mean_keepdim(D::Minus1)?;
+        (h - normed.broadcast_mul(&proj)?)?.broadcast_mul(&inv_rms)
+    })
 }
 
 /// LayerNorm over the last dimension with weight and bias.
@@ -40,49 +69,69 @@ pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -
             eps as f32,
         )?);
     }
-    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
-        .sqrt()?
-        .recip()?;
-    Ok(centered
-        .broadcast_mul(&inv_std)?
-        .broadcast_mul(weight)?
-        .broadcast_add(bias)?)
+    if weight.track_op() || bias.track_op() || !x.device().is_cpu() {
+        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+            .sqrt()?
+            .recip()?;
+        return Ok(centered
+            .broadcast_mul(&inv_std)?
+            .broadcast_mul(weight)?
+            .broadcast_add(bias)?);
+    }
+    let input = x.detach().contiguous()?;
+    let y = candle_nn::ops::layer_norm(&input, weight, bias, eps as f32)?;
+    let weight = weight.clone();
+    // With x̂ = (x − μ)·r, h = g ⊙ w:  dx = r · (h − mean(h) − x̂ · mean(h ⊙ x̂)).
+    with_input_grad(x, &y, move |g| {
+        let centered = input.broadcast_sub(&input.mean_keepdim(D::Minus1)?)?;
+        let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+            .sqrt()?
+            .recip()?;
+        let normed = centered.broadcast_mul(&inv_std)?;
+        let h = g.broadcast_mul(&weight)?;
+        let proj = (&h * &normed)?.mean_keepdim(D::Minus1)?;
+        let h = h.broadcast_sub(&h.mean_keepdim(D::Minus1)?)?;
+        (h - normed.broadcast_mul(&proj)?)?.broadcast_mul(&inv_std)
+    })
 }
 
 /// Rotary embedding in the "rotate half" layout of Hugging Face Llama.
 /// `x` is `[batch, heads, seq, head_dim]`; `cos` and `sin` are `[seq, head_dim / 2]`.
 pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, cos, sin)?;
     if !x.track_op() {
-        return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?);
+        return Ok(y);
     }
-    let half = x.dim(D::Minus1)? / 2;
-    let x1 = x.narrow(D::Minus1, 0, half)?;
-    let x2 = x.narrow(D::Minus1, half, half)?;
-    let first = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
-    let second = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
-    Ok(Tensor::cat(&[first, second], D::Minus1)?)
+    if !x.device().is_cpu() {
+        let half = x.dim(D::Minus1)? / 2;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let first = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
+        let second = (x2.broadcast_mul(cos)? + x1.broadcast_mul(sin)?)?;
+        return Ok(Tensor::cat(&[first, second], D::Minus1)?);
+    }
+    // The rotation is orthogonal: its gradient is the rotation by the opposite angle.
+    let (cos, neg_sin) = (cos.clone(), sin.neg()?);
+    with_input_grad(x, &y, move |g| {
+        candle_nn::rotary_emb::rope(&g.contiguous()?, &cos, &neg_sin)
+    })
 }
 
 /// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
 ///
 /// When `x` needs a gradient but `weight` is frozen (not a variable and not derived from one),
-/// the product is computed outside the graph and re-attached through [`FrozenWeightGrad`], so
-/// the backward pass computes `grad @ weight` for the input and skips the weight gradient.
+/// the backward pass computes `grad @ weight` for the input and skips the weight gradient that
+/// candle's matmul backward would compute.
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims();
     let in_features = dims.last().copied().unwrap_or(1);
     let rows = x.elem_count() / in_features.max(1);
     let flat = x.reshape((rows, in_features))?;
-    let frozen_path = x.track_op() && !weight.track_op() && x.device().is_cpu();
-    let product = if frozen_path {
+    let product = if x.track_op() && !weight.track_op() && x.device().is_cpu() {
         let value = flat.detach().matmul(&weight.t()?)?;
-        flat.apply_op2(
-            &value,
-            FrozenWeightGrad {
-                weight: weight.clone(),
-            },
-        )?
+        let weight = weight.clone();
+        with_input_grad(&flat, &value, move |g| g.matmul(&weight))?
     } else {
         flat.matmul(&weight.t()?)?
     };
@@ -97,15 +146,30 @@ pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Resu
     Ok(product.reshape(out_dims)?)
 }
 
-/// Re-attaches a product computed outside the graph to its input `x`: the forward pass returns
-/// the precomputed value, the backward pass gives `x` the gradient `grad @ weight` only.
-struct FrozenWeightGrad {
-    weight: Tensor,
+type InputGrad = Box<dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Send + Sync>;
+
+/// Attaches `value`, computed from `x` outside the graph (by a fused kernel), back to `x`:
+/// the result equals `value`, and backward maps the output gradient through `input_grad`.
+/// CPU only (the forward copies the value's storage).
+fn with_input_grad(
+    x: &Tensor,
+    value: &Tensor,
+    input_grad: impl Fn(&Tensor) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    let op = Reattach {
+        input_grad: Box::new(input_grad),
+    };
+    Ok(x.apply_op2(&value.contiguous()?, op)?)
 }
 
-impl CustomOp2 for FrozenWeightGrad {
+/// See [`with_input_grad`].
+struct Reattach {
+    input_grad: InputGrad,
+}
+
+impl CustomOp2 for Reattach {
     fn name(&self) -> &'static str {
-        "frozen-weight-linear"
+        "reattach-with-input-grad"
     }
 
     fn cpu_fwd(
@@ -117,11 +181,11 @@ impl CustomOp2 for FrozenWeightGrad {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = value_layout.shape().clone();
         let Some((start, end)) = value_layout.contiguous_offsets() else {
-            candle_core::bail!("frozen-weight-linear expects a contiguous product")
+            candle_core::bail!("reattach expects a contiguous value")
         };
         let data = match value {
             CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
-            _ => candle_core::bail!("frozen-weight-linear supports f32 only"),
+            _ => candle_core::bail!("reattach supports f32 only"),
         };
         Ok((data, shape))
     }
@@ -133,7 +197,7 @@ impl CustomOp2 for FrozenWeightGrad {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad.matmul(&self.weight)?), None))
+        Ok((Some((self.input_grad)(grad)?), None))
     }
 }
 
