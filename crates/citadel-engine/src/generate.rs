@@ -72,50 +72,87 @@ pub fn generate(
     params: &GenerateParams,
     on_token: &mut dyn FnMut(u32) -> Result<Flow>,
 ) -> Result<Generation> {
-    if prompt.is_empty() {
-        return Err(Error::InvalidArgument("the prompt has no tokens".into()));
+    let mut generations =
+        generate_batch(model, &[prompt.to_vec()], params, &mut |_, id| on_token(id))?;
+    generations
+        .pop()
+        .ok_or_else(|| Error::InvalidArgument("no prompt given".into()))
+}
+
+/// Generates after each prompt at once (left-padded into one batch, which reads the weights once
+/// per step for all rows), calling `on_token(row, id)` as tokens are chosen. Each row gives the
+/// same tokens as [`generate`] would alone.
+pub fn generate_batch(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    params: &GenerateParams,
+    on_token: &mut dyn FnMut(usize, u32) -> Result<Flow>,
+) -> Result<Vec<Generation>> {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
+        return Err(Error::InvalidArgument(
+            "every prompt needs at least one token".into(),
+        ));
     }
     let limit = model.config().max_position_embeddings;
-    let budget = params
-        .max_new_tokens
-        .min(limit.saturating_sub(prompt.len()));
+    let budget = params.max_new_tokens.min(limit.saturating_sub(longest));
     if budget == 0 && params.max_new_tokens > 0 {
         return Err(Error::InvalidArgument(format!(
-            "the prompt has {} tokens, the model's context is {limit}",
-            prompt.len()
+            "a prompt has {longest} tokens, the model's context is {limit}"
         )));
     }
     let device = model.device();
-    let mut cache = KvCache::with_capacity(prompt.len() + budget);
-    let mut sampler = Sampler::new(&params.sampling);
-    let mut seen = prompt.to_vec();
-    let mut tokens = Vec::with_capacity(budget);
-    let mut input = Tensor::new(prompt, device)?.unsqueeze(0)?;
+    let rows = prompts.len();
+    let left_pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let padded: Vec<u32> = prompts
+        .iter()
+        .zip(&left_pad)
+        .flat_map(|(p, &pad)| std::iter::repeat_n(p[0], pad).chain(p.iter().copied()))
+        .collect();
+    let mut input = Tensor::from_vec(padded, (rows, longest), device)?;
+    let mut cache = KvCache::with_capacity(longest + budget);
+    let mut samplers: Vec<Sampler> = prompts
+        .iter()
+        .map(|_| Sampler::new(&params.sampling))
+        .collect();
+    let mut seen: Vec<Vec<u32>> = prompts.to_vec();
+    let mut outputs: Vec<Generation> = prompts
+        .iter()
+        .map(|_| Generation {
+            tokens: Vec::with_capacity(budget),
+            finish_reason: FinishReason::Length,
+        })
+        .collect();
+    let mut running = vec![true; rows];
     for _ in 0..budget {
-        let logits = model.forward_last(&input, Some(&mut cache))?;
-        let mut logits = logits.squeeze(0)?.to_vec1::<f32>()?;
-        let next = sampler.next(&mut logits, &seen, &params.suppress_tokens);
-        tokens.push(next);
-        seen.push(next);
-        if params.eos_token_ids.contains(&next) {
-            on_token(next)?;
-            return Ok(Generation {
-                tokens,
-                finish_reason: FinishReason::Eos,
-            });
+        let logits = model.forward_last_padded(&input, Some(&mut cache), Some(&left_pad))?;
+        let mut logits = logits.to_vec2::<f32>()?;
+        let mut next = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let last = seen[r].last().copied().unwrap_or_default();
+            if !running[r] {
+                next.push(last);
+                continue;
+            }
+            let id = samplers[r].next(&mut logits[r], &seen[r], &params.suppress_tokens);
+            seen[r].push(id);
+            outputs[r].tokens.push(id);
+            let flow = on_token(r, id)?;
+            if params.eos_token_ids.contains(&id) {
+                outputs[r].finish_reason = FinishReason::Eos;
+                running[r] = false;
+            } else if flow == Flow::Stop {
+                outputs[r].finish_reason = FinishReason::Stop;
+                running[r] = false;
+            }
+            next.push(id);
         }
-        if on_token(next)? == Flow::Stop {
-            return Ok(Generation {
-                tokens,
-                finish_reason: FinishReason::Stop,
-            });
+        if !running.iter().any(|&r| r) {
+            break;
         }
-        input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+        input = Tensor::from_vec(next, (rows, 1), device)?;
     }
-    Ok(Generation {
-        tokens,
-        finish_reason: FinishReason::Length,
-    })
+    Ok(outputs)
 }
 
 /// Generated text and why generation ended.

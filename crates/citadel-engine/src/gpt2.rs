@@ -4,10 +4,11 @@
 use candle_core::{Device, Tensor, D};
 
 use crate::config::ModelConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::{Linear, Pass};
 use crate::ops;
+use crate::positions::Positions;
 use crate::weights::WeightMap;
 
 /// Hugging Face names and shapes of every weight, for random initialisation.
@@ -152,29 +153,19 @@ impl Gpt2 {
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
+        left_pad: Option<&[usize]>,
         pass: &Pass,
     ) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        let max_positions = self.wpe.dim(0)?;
-        if offset + s > max_positions {
-            return Err(Error::InvalidArgument(format!(
-                "sequence of {} tokens exceeds the model's {max_positions} positions",
-                offset + s
-            )));
-        }
+        let positions = Positions::new((b, s), offset, left_pad, self.wpe.dim(0)?, ids.device())?;
         let hidden = self.wte.dim(1)?;
         let tokens = pass
             .param(&self.wte)
             .embedding(&ids.flatten_all()?)?
             .reshape((b, s, hidden))?;
-        let positions = pass.param(&self.wpe).narrow(0, offset, s)?;
-        let mut x = tokens.broadcast_add(&positions)?;
-        let mask = if s > 1 {
-            Some(ops::causal_mask(s, offset, ids.device())?)
-        } else {
-            None
-        };
+        let mut x = tokens.broadcast_add(&positions.select(&pass.param(&self.wpe), (b, s))?)?;
+        let mask = positions.mask.as_ref();
         for (l, block) in self.blocks.iter().enumerate() {
             let h = block.ln_1.forward(&x, self.eps, pass)?;
             let qkv = block.c_attn.forward(&h, pass)?;
@@ -190,7 +181,7 @@ impl Gpt2 {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = ops::attention(&q, &k, &v, mask.as_ref())?;
+            let attn = ops::attention(&q, &k, &v, mask)?;
             let attn = attn.transpose(1, 2)?.reshape((b, s, hidden))?;
             x = (x + block.attn_proj.forward(&attn, pass)?)?;
             let h = block.ln_2.forward(&x, self.eps, pass)?;

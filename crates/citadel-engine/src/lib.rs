@@ -20,6 +20,7 @@ mod model;
 mod ops;
 pub mod optim;
 mod peft;
+mod positions;
 mod rng;
 mod sampling;
 pub mod schedule;
@@ -33,7 +34,7 @@ pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, ModelConfig};
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration,
+    generate, generate_batch, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration,
 };
 pub use kv_cache::KvCache;
 pub use lora::LoraConfig;

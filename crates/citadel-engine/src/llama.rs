@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::kv_cache::KvCache;
 use crate::lora::{Linear, Pass};
 use crate::ops;
+use crate::positions::Positions;
 use crate::weights::WeightMap;
 
 /// Hugging Face names and shapes of every weight, for random initialisation.
@@ -174,24 +175,15 @@ impl Llama {
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
+        left_pad: Option<&[usize]>,
         pass: &Pass,
     ) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        if offset + s > self.cos.dim(0)? {
-            return Err(crate::Error::InvalidArgument(format!(
-                "sequence of {} tokens exceeds the model's {} positions",
-                offset + s,
-                self.cos.dim(0)?
-            )));
-        }
-        let cos = self.cos.narrow(0, offset, s)?;
-        let sin = self.sin.narrow(0, offset, s)?;
-        let mask = if s > 1 {
-            Some(ops::causal_mask(s, offset, ids.device())?)
-        } else {
-            None
-        };
+        let positions = Positions::new((b, s), offset, left_pad, self.cos.dim(0)?, ids.device())?;
+        let cos = positions.select(&self.cos, (b, s))?;
+        let sin = positions.select(&self.sin, (b, s))?;
+        let mask = positions.mask.as_ref();
         let mut x = pass
             .param(&self.embed)
             .embedding(&ids.flatten_all()?)?
@@ -212,7 +204,7 @@ impl Llama {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = ops::attention(&q, &k, &v, mask.as_ref())?;
+            let attn = ops::attention(&q, &k, &v, mask)?;
             let attn = attn
                 .transpose(1, 2)?
                 .reshape((b, s, self.num_heads * self.head_dim))?;

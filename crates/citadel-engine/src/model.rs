@@ -116,7 +116,7 @@ impl Model {
             track_grad: self.lora.is_some() || self.full_finetune,
             dropout,
         };
-        let hidden = self.hidden(input_ids, cache, &pass)?;
+        let hidden = self.hidden(input_ids, cache, None, &pass)?;
         ops::linear(&hidden, &pass.param(self.lm_head()), None)
     }
 
@@ -126,17 +126,29 @@ impl Model {
             track_grad: false,
             dropout: None,
         };
-        let hidden = self.hidden(input_ids, cache, &pass)?;
+        let hidden = self.hidden(input_ids, cache, None, &pass)?;
         ops::linear(&hidden, &pass.param(self.lm_head()), None)
     }
 
     /// Logits of the last position only, `[b, vocab]`, without gradients (generation).
     pub fn forward_last(&self, input_ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        self.forward_last_padded(input_ids, cache, None)
+    }
+
+    /// [`Model::forward_last`] for rows of different lengths, left-padded: `left_pad[r]` pad
+    /// tokens open row `r`. Pads get no attention and do not shift positions; pass the same
+    /// counts on every call that shares `cache`.
+    pub fn forward_last_padded(
+        &self,
+        input_ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        left_pad: Option<&[usize]>,
+    ) -> Result<Tensor> {
         let pass = Pass {
             track_grad: false,
             dropout: None,
         };
-        let hidden = self.hidden(input_ids, cache, &pass)?;
+        let hidden = self.hidden(input_ids, cache, left_pad, &pass)?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
         ops::linear(&last, &pass.param(self.lm_head()), None)
     }
@@ -145,6 +157,7 @@ impl Model {
         &self,
         input_ids: &Tensor,
         cache: Option<&mut KvCache>,
+        left_pad: Option<&[usize]>,
         pass: &Pass,
     ) -> Result<Tensor> {
         let (_, s) = input_ids.dims2()?;
@@ -153,8 +166,8 @@ impl Model {
         }
         let ids = input_ids.to_dtype(candle_core::DType::U32)?;
         match &self.body {
-            Body::Llama(m) => m.forward(&ids, cache, pass),
-            Body::Gpt2(m) => m.forward(&ids, cache, pass),
+            Body::Llama(m) => m.forward(&ids, cache, left_pad, pass),
+            Body::Gpt2(m) => m.forward(&ids, cache, left_pad, pass),
         }
     }
 

@@ -97,7 +97,8 @@ pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -
 }
 
 /// Rotary embedding in the "rotate half" layout of Hugging Face Llama.
-/// `x` is `[batch, heads, seq, head_dim]`; `cos` and `sin` are `[seq, head_dim / 2]`.
+/// `x` is `[batch, heads, seq, head_dim]`; `cos` and `sin` are `[seq, head_dim / 2]`, or
+/// `[batch, seq, head_dim / 2]` when rows sit at different positions.
 pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, cos, sin)?;
     if !x.track_op() {
@@ -105,6 +106,10 @@ pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     }
     if !x.device().is_cpu() {
         let half = x.dim(D::Minus1)? / 2;
+        let (cos, sin) = match cos.rank() {
+            3 => (&cos.unsqueeze(1)?, &sin.unsqueeze(1)?),
+            _ => (cos, sin),
+        };
         let x1 = x.narrow(D::Minus1, 0, half)?;
         let x2 = x.narrow(D::Minus1, half, half)?;
         let first = (x1.broadcast_mul(cos)? - x2.broadcast_mul(sin)?)?;
@@ -201,30 +206,10 @@ impl CustomOp2 for Reattach {
     }
 }
 
-/// Additive causal mask `[seq, offset + seq]`: 0 where a query may attend, -inf elsewhere.
-pub(crate) fn causal_mask(
-    seq: usize,
-    offset: usize,
-    device: &candle_core::Device,
-) -> Result<Tensor> {
-    let total = offset + seq;
-    let mask: Vec<f32> = (0..seq)
-        .flat_map(|i| {
-            (0..total).map(move |j| {
-                if j > offset + i {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    Ok(Tensor::from_vec(mask, (seq, total), device)?)
-}
-
 /// Scaled dot-product attention with grouped key/value heads and an optional additive mask.
 ///
-/// `q` is `[b, heads, s, d]`, `k` and `v` are `[b, kv_heads, t, d]`, `mask` is `[s, t]`. Query
+/// `q` is `[b, heads, s, d]`, `k` and `v` are `[b, kv_heads, t, d]`, `mask` is `[s, t]` or
+/// `[b, 1, 1, s, t]`. Query
 /// heads sharing a key/value head are folded into the sequence axis, so no copy of k/v is made.
 pub(crate) fn attention(
     q: &Tensor,

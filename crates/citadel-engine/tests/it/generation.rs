@@ -182,3 +182,36 @@ fn missing_model_folder_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn batched_prompts_generate_what_each_prompt_generates_alone() {
+    for model in ["tiny-llama", "tiny-gpt2"] {
+        let m = load(model, None);
+        let r = reference(model);
+        let prompts = vec![
+            r.input_ids.clone(),
+            vec![271, 12, 316],
+            r.input_ids[2..].to_vec(),
+        ];
+        let params = GenerateParams {
+            max_new_tokens: 12,
+            eos_token_ids: vec![0],
+            ..Default::default()
+        };
+        let alone: Vec<_> = prompts
+            .iter()
+            .map(|p| generate(&m, p, &params, &mut |_| Ok(Flow::Continue)).unwrap())
+            .collect();
+        let mut streamed = vec![Vec::new(); prompts.len()];
+        let batched = citadel_engine::generate_batch(&m, &prompts, &params, &mut |row, id| {
+            streamed[row].push(id);
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        assert_eq!(batched, alone, "{model}");
+        assert_eq!(batched[0].tokens, r.greedy_new_ids);
+        for (row, g) in batched.iter().enumerate() {
+            assert_eq!(streamed[row], g.tokens);
+        }
+    }
+}
