@@ -1,1 +1,37 @@
-//! citadel-store
+//! Citadel's metadata store: one set of repository functions over SQLite (the default, a file in
+//! the Citadel home) or PostgreSQL, through sqlx's `Any` driver and portable SQL.
+//!
+//! The invariant this crate makes structural: **no state changes without its audit event in the
+//! same transaction.** Every write goes through a [`WriteTx`] from [`Store::begin_write`], whose
+//! only way to commit is [`WriteTx::commit`], which appends the audit event to the hash chain
+//! first. Dropping a `WriteTx` rolls it back. Standalone events (denied attempts, failed
+//! authentication, reads) go through [`Store::audit`] or the group-commit [`AuditWriter`].
+
+pub mod artifacts;
+pub mod audit;
+pub mod audit_read;
+pub mod audit_writer;
+pub mod bench;
+mod codec;
+pub mod db;
+pub mod error;
+pub mod grants;
+pub mod meta;
+pub mod principals;
+pub mod securables;
+pub mod tokens;
+pub mod tx;
+
+pub use artifacts::ArtifactRecord;
+pub use audit_read::AuditFilter;
+pub use audit_writer::AuditWriter;
+pub use bench::bench_audit_append;
+pub use db::{sqlite_url, Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use grants::GrantRecord;
+pub use securables::{NewSecurable, Securable, METASTORE_FULL_NAME};
+pub use tokens::{NewToken, TokenRecord};
+pub use tx::WriteTx;
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+//! Integration tests of the metadata store. Every test in the `store_test!` form runs against a
+//! fresh SQLite file and, when `CITADEL_TEST_DATABASE_URL` is set, against a fresh PostgreSQL
+//! database created for it and dropped afterwards.
+
+mod harness;
+
+mod artifacts;
+mod audit_chain;
+mod concurrency;
+mod migrations;
+mod principals;
+mod securables;
+mod tamper;
+mod tokens;
