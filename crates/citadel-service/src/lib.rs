@@ -1,1 +1,38 @@
-//! citadel-iam
+//! Citadel's service layer: the one place every operation is authenticated, authorized and
+//! audited, shared by the CLI and (later) the HTTP server, which stay thin front ends over it.
+//!
+//! A front end opens a [`Citadel`] on a [`Home`], turns a token into a [`Context`] with
+//! [`Citadel::authenticate`], and calls operations with it. Each operation checks its privilege
+//! with [`citadel_core::decide`] and writes its audit event in the same database transaction as
+//! its change; denied attempts are audited too.
+
+pub mod artifacts;
+pub mod audit;
+pub mod bench;
+pub mod bootstrap;
+pub mod catalogs;
+pub mod config;
+pub mod context;
+pub mod env;
+pub mod error;
+pub mod grants;
+pub mod home;
+pub mod identities;
+pub mod pat;
+pub mod securable_ref;
+pub mod service;
+pub mod tokens;
+
+pub use artifacts::ArtifactInfo;
+pub use audit::{AuditFilter, AuditVerification, ExportFormat};
+pub use bootstrap::{InitOptions, InitReport, BOOTSTRAP_GROUPS};
+pub use catalogs::SecurableInfo;
+pub use config::Config;
+pub use context::Context;
+pub use error::{Error, ErrorKind, Result};
+pub use grants::{GrantInfo, GrantRequest};
+pub use home::Home;
+pub use identities::PrincipalSummary;
+pub use securable_ref::SecurableRef;
+pub use service::Citadel;
+pub use tokens::{TokenInfo, TokenRequest};

@@ -1,47 +1,165 @@
-//! Command definitions and dispatch.
+//! Command definitions and dispatch. Each command group lives in its own module; this one parses
+//! the global options, runs the command and maps failures to documented exit codes.
 
+pub mod artifact;
+pub mod audit;
 pub mod bench_engine;
+pub mod bench_store;
+pub mod catalog;
 pub mod finetune;
 pub mod generate;
+pub mod grant;
+pub mod init;
+pub mod output;
+pub mod principal;
+pub mod session;
+pub mod token;
+pub mod whoami;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use citadel_service::ErrorKind;
+use clap::{Args, Parser, Subcommand};
 
 /// Citadel: a secure, self-hosted pipeline for fine-tuning and serving large language models.
+///
+/// Every command but `init` runs as the principal of a personal access token taken from
+/// `--token`, `$CITADEL_TOKEN` or the home's credentials file.
+///
+/// Exit codes: 0 success, 1 failure, 2 not authenticated, 3 permission denied, 4 invalid input
+/// or not found, 5 integrity failure (tampered artifact or audit log).
 #[derive(Debug, Parser)]
-#[command(name = "citadel", version, about, long_about = None)]
+#[command(name = "citadel", version, about, long_about)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The Citadel home folder [default: $CITADEL_HOME, else ./.citadel].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The personal access token to act with [default: $CITADEL_TOKEN, else the home's
+    /// credentials file]. Prefer the environment: arguments show in process lists.
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new Citadel home: config, keys, database, catalogs, groups and an admin.
+    Init(init::InitArgs),
+    /// Show who the current token belongs to.
+    Whoami,
+    /// Create and list users, groups and service principals.
+    #[command(subcommand)]
+    Principal(principal::PrincipalCommand),
+    /// Manage group membership.
+    #[command(subcommand)]
+    Group(principal::GroupCommand),
+    /// Create, list and revoke personal access tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Grant a privilege: `citadel grant SELECT ON schema dev.data TO alice`.
+    Grant(grant::GrantArgs),
+    /// Revoke a privilege: `citadel revoke SELECT ON schema dev.data FROM alice`.
+    Revoke(grant::RevokeArgs),
+    /// Show grants on a securable.
+    #[command(subcommand)]
+    Grants(grant::GrantsCommand),
+    /// Create and list catalogs.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+    /// Create and list schemas.
+    #[command(subcommand)]
+    Schema(catalog::SchemaCommand),
+    /// Store, fetch and list encrypted artifacts (admins).
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCommand),
+    /// Query, verify and export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Generate text with a local model folder (and optionally a PEFT adapter).
     Generate(generate::GenerateArgs),
     /// Fine-tune a local model folder with LoRA on a JSONL dataset.
     Finetune(finetune::FinetuneArgs),
-    /// Benchmarks.
+    /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Artifact write/read throughput and audit append rate.
+    Store(bench_store::BenchStoreArgs),
     /// Training and generation throughput of the engine.
     Engine(bench_engine::BenchEngineArgs),
 }
 
-pub fn run(cli: Cli) -> std::process::ExitCode {
-    let result = match cli.command {
-        Command::Generate(args) => generate::run(args),
-        Command::Finetune(args) => finetune::run(args),
-        Command::Bench(BenchCommand::Engine(args)) => bench_engine::run(args),
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let Cli { global, command } = cli;
+    let result = match command {
+        Command::Generate(args) => session::authenticated_sync(&global, |_| generate::run(args)),
+        Command::Finetune(args) => session::authenticated_sync(&global, |_| finetune::run(args)),
+        Command::Bench(BenchCommand::Engine(args)) => {
+            session::authenticated_sync(&global, |_| bench_engine::run(args))
+        }
+        command => session::block_on(dispatch(global, command)),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            let kind = err
+                .downcast_ref::<citadel_service::Error>()
+                .map(|e| e.kind());
+            eprintln!("error: {}", output::one_line(&err));
+            ExitCode::from(exit_code(kind))
         }
+    }
+}
+
+async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init(args) => init::run(&global, args).await,
+        Command::Whoami => whoami::run(&global).await,
+        Command::Principal(cmd) => principal::run(&global, cmd).await,
+        Command::Group(cmd) => principal::run_group(&global, cmd).await,
+        Command::Token(cmd) => token::run(&global, cmd).await,
+        Command::Grant(args) => grant::run_grant(&global, args).await,
+        Command::Revoke(args) => grant::run_revoke(&global, args).await,
+        Command::Grants(cmd) => grant::run_grants(&global, cmd).await,
+        Command::Catalog(cmd) => catalog::run_catalog(&global, cmd).await,
+        Command::Schema(cmd) => catalog::run_schema(&global, cmd).await,
+        Command::Artifact(cmd) => artifact::run(&global, cmd).await,
+        Command::Audit(cmd) => audit::run(&global, cmd).await,
+        Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
+        Command::Generate(_) | Command::Finetune(_) | Command::Bench(BenchCommand::Engine(_)) => {
+            unreachable_sync_command()
+        }
+    }
+}
+
+/// The engine commands are synchronous and dispatched before the runtime starts.
+fn unreachable_sync_command() -> anyhow::Result<()> {
+    anyhow::bail!("internal error: a synchronous command reached the async dispatcher")
+}
+
+/// The documented exit codes (see `citadel --help`).
+fn exit_code(kind: Option<ErrorKind>) -> u8 {
+    match kind {
+        Some(ErrorKind::Unauthenticated) => 2,
+        Some(ErrorKind::PermissionDenied) => 3,
+        Some(ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::AlreadyExists) => 4,
+        Some(ErrorKind::Integrity) => 5,
+        Some(ErrorKind::Internal) | None => 1,
     }
 }
