@@ -260,6 +260,19 @@ impl Layout {
             .sum();
         (count, len)
     }
+
+    /// Stored bytes of the whole frames, starting at chunk `first_index`, within `available` bytes.
+    pub(crate) fn whole_frames_len(&self, first_index: u64, available: u64) -> u64 {
+        let mut len = 0;
+        for index in first_index..self.chunk_count {
+            let next = len + self.frame_len(index);
+            if next > available {
+                break;
+            }
+            len = next;
+        }
+        len
+    }
 }
 
 /// Plaintext bytes per write batch for a chunk size: a whole number of chunks, about [`BATCH_BYTES`].

@@ -126,9 +126,15 @@ async fn send_frames(
     let mut index = 0;
     while index < layout.chunk_count() {
         let (count, len) = layout.batch(index);
-        let data = source.read_up_to(len as usize).await?;
+        let mut data = source.read_up_to(len as usize).await?;
         consumed += data.len() as u64;
         if (data.len() as u64) < len {
+            // Authenticate the whole frames that did arrive first: a dropped chunk then shows where.
+            let whole = layout.whole_frames_len(index, data.len() as u64) as usize;
+            let frames = data.split_to(whole);
+            if !frames.is_empty() && queue.send(Ok((index, frames))).await.is_err() {
+                return Ok(());
+            }
             return Err(truncated(consumed).into());
         }
         if queue.send(Ok((index, data))).await.is_err() {
