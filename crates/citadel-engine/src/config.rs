@@ -17,6 +17,88 @@ pub enum Architecture {
     Gpt2,
 }
 
+/// How RoPE frequencies are rescaled for contexts longer than pre-training.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "rope_type")]
+pub enum RopeScaling {
+    /// Positions divided by `factor` (every frequency divided by it).
+    Linear {
+        /// Scaling factor.
+        factor: f64,
+    },
+    /// Llama 3.1's band-wise scaling: low frequencies divided by `factor`, high ones kept,
+    /// a smooth blend between.
+    Llama3 {
+        /// Scaling factor of the low frequencies.
+        factor: f64,
+        /// Wavelength band edges, as fractions of the original context.
+        low_freq_factor: f64,
+        /// See `low_freq_factor`.
+        high_freq_factor: f64,
+        /// Context length of pre-training.
+        original_max_position_embeddings: f64,
+    },
+}
+
+impl RopeScaling {
+    /// Reads `rope_parameters` / `rope_scaling`; `None` for default RoPE.
+    fn from_json(v: Option<&Value>) -> Result<Option<Self>> {
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let kind = v
+            .get("rope_type")
+            .or_else(|| v.get("type"))
+            .and_then(Value::as_str);
+        let num = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| Error::Config(format!("RoPE scaling lacks {key:?}")))
+        };
+        match kind {
+            None | Some("default") => Ok(None),
+            Some("linear") => Ok(Some(Self::Linear {
+                factor: num("factor")?,
+            })),
+            Some("llama3") => Ok(Some(Self::Llama3 {
+                factor: num("factor")?,
+                low_freq_factor: num("low_freq_factor")?,
+                high_freq_factor: num("high_freq_factor")?,
+                original_max_position_embeddings: num("original_max_position_embeddings")?,
+            })),
+            Some(other) => Err(Error::Config(format!(
+                "rope_type {other:?} (supported: default, linear, llama3)"
+            ))),
+        }
+    }
+
+    /// Rescales one inverse frequency, as transformers' `_compute_*_parameters` do.
+    pub(crate) fn apply(&self, inv_freq: f64) -> f64 {
+        match *self {
+            Self::Linear { factor } => inv_freq / factor,
+            Self::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
+                let low_freq_wavelen = original_max_position_embeddings / low_freq_factor;
+                let high_freq_wavelen = original_max_position_embeddings / high_freq_factor;
+                let wavelen = 2.0 * std::f64::consts::PI / inv_freq;
+                if wavelen < high_freq_wavelen {
+                    inv_freq
+                } else if wavelen > low_freq_wavelen {
+                    inv_freq / factor
+                } else {
+                    let smooth = (original_max_position_embeddings / wavelen - low_freq_factor)
+                        / (high_freq_factor - low_freq_factor);
+                    (1.0 - smooth) * inv_freq / factor + smooth * inv_freq
+                }
+            }
+        }
+    }
+}
+
 /// Normalised model hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
@@ -40,6 +122,9 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     /// RoPE base frequency (Llama only).
     pub rope_theta: f64,
+    /// RoPE frequency scaling for long contexts (Llama only).
+    #[serde(default)]
+    pub rope_scaling: Option<RopeScaling>,
     /// Epsilon of RMSNorm / LayerNorm.
     pub norm_eps: f64,
     /// Whether `lm_head` shares the token embedding.
@@ -90,14 +175,10 @@ impl ModelConfig {
                 )));
             }
         }
-        let rope = v.get("rope_parameters").or_else(|| v.get("rope_scaling"));
-        if let Some(kind) = rope.and_then(|r| r.get("rope_type").or_else(|| r.get("type"))) {
-            if kind.as_str() != Some("default") {
-                return Err(Error::Config(format!(
-                    "rope_type {kind} (only default RoPE)"
-                )));
-            }
-        }
+        let rope_scaling = match v.get("rope_scaling").filter(|r| !r.is_null()) {
+            Some(scaling) => RopeScaling::from_json(Some(scaling))?,
+            None => RopeScaling::from_json(v.get("rope_parameters"))?,
+        };
         let hidden_size = usize_field(v, "hidden_size")?;
         let num_heads = usize_field(v, "num_attention_heads")?;
         let rope_theta = v
@@ -116,6 +197,7 @@ impl ModelConfig {
             head_dim: opt_usize(v, "head_dim").unwrap_or(hidden_size / num_heads.max(1)),
             max_position_embeddings: opt_usize(v, "max_position_embeddings").unwrap_or(2048),
             rope_theta,
+            rope_scaling,
             norm_eps: v
                 .get("rms_norm_eps")
                 .and_then(Value::as_f64)
@@ -153,6 +235,7 @@ impl ModelConfig {
             head_dim: hidden_size / num_heads.max(1),
             max_position_embeddings: usize_field(v, "n_positions")?,
             rope_theta: 0.0,
+            rope_scaling: None,
             norm_eps: v
                 .get("layer_norm_epsilon")
                 .and_then(Value::as_f64)
@@ -208,6 +291,7 @@ impl ModelConfig {
             head_dim: 64,
             max_position_embeddings: 8192,
             rope_theta: 100_000.0,
+            rope_scaling: None,
             norm_eps: 1e-5,
             tie_word_embeddings: true,
             attention_bias: false,
@@ -229,6 +313,7 @@ impl ModelConfig {
             head_dim: 64,
             max_position_embeddings: 1024,
             rope_theta: 0.0,
+            rope_scaling: None,
             norm_eps: 1e-5,
             tie_word_embeddings: true,
             attention_bias: true,
@@ -280,6 +365,25 @@ mod tests {
         assert_eq!(cfg.rope_theta, 7.0);
         assert_eq!(cfg.head_dim, 4);
         assert_eq!(cfg.num_kv_heads, 2);
+    }
+
+    #[test]
+    fn llama3_rope_scaling_is_parsed_and_applied_by_band() {
+        let v = serde_json::json!({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
+            "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}});
+        let scaling = ModelConfig::from_hf_json(&v).unwrap().rope_scaling.unwrap();
+        assert_eq!(scaling.apply(1.0), 1.0);
+        assert_eq!(scaling.apply(1e-5), 1e-5 / 8.0);
+        let mid = scaling.apply(2.0 * std::f64::consts::PI / 4096.0);
+        assert!(
+            mid < 2.0 * std::f64::consts::PI / 4096.0
+                && mid > 2.0 * std::f64::consts::PI / 4096.0 / 8.0
+        );
+        let mut yarn = v.clone();
+        yarn["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0});
+        assert!(ModelConfig::from_hf_json(&yarn).is_err());
     }
 
     #[test]

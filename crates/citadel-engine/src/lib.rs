@@ -2,6 +2,8 @@
 //! generation, training and evaluation. It knows nothing of storage or auth: it takes paths or
 //! bytes and returns tensors, tokens and metrics.
 
+#[cfg(feature = "jemalloc")]
+mod allocator;
 pub mod bench;
 mod chat;
 pub mod checkpoint;
@@ -31,7 +33,7 @@ mod weights;
 
 pub use candle_core::Device;
 pub use chat::{ChatMessage, ChatTemplate};
-pub use config::{Architecture, ModelConfig};
+pub use config::{Architecture, ModelConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{
     generate, generate_batch, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration,

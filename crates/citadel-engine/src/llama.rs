@@ -274,6 +274,10 @@ fn rope_tables(cfg: &ModelConfig, device: &Device) -> Result<(Tensor, Tensor)> {
     let theta = cfg.rope_theta as f32;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0 / theta.powf((2 * i) as f32 / cfg.head_dim as f32))
+        .map(|f| match &cfg.rope_scaling {
+            Some(scaling) => scaling.apply(f64::from(f)) as f32,
+            None => f,
+        })
         .collect();
     let positions = cfg.max_position_embeddings;
     let angles: Vec<f32> = (0..positions)
