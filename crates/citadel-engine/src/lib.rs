@@ -3,7 +3,6 @@
 //! bytes and returns tensors, tokens and metrics.
 
 #[cfg(feature = "jemalloc")]
-mod allocator;
 pub mod bench;
 mod chat;
 pub mod checkpoint;
