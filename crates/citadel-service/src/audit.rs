@@ -98,18 +98,11 @@ impl fmt::Display for AuditVerification {
     }
 }
 
-/// The error `audit verify` exits with when the chain is broken.
-#[derive(Debug, thiserror::Error)]
-#[error("the audit log failed verification at seq {seq}")]
-pub struct TamperedLog {
-    pub seq: u64,
-}
-
 impl AuditVerification {
     /// `Err` when the chain is broken, for front ends that exit non-zero.
-    pub fn into_result(self) -> std::result::Result<(), TamperedLog> {
+    pub fn into_result(self) -> Result<()> {
         match self.failed_seq {
-            Some(seq) if !self.intact => Err(TamperedLog { seq }),
+            Some(seq) if !self.intact => Err(Error::AuditTampered { seq }),
             _ => Ok(()),
         }
     }

@@ -128,7 +128,7 @@ impl Config {
         match self.database.url.strip_prefix("sqlite://") {
             Some(path) => {
                 let path = path.split('?').next().unwrap_or(path);
-                format!("sqlite://{}", home.resolve_path(path.as_ref()).display())
+                citadel_store::sqlite_url(&home.resolve_path(path.as_ref()))
             }
             None => self.database.url.clone(),
         }

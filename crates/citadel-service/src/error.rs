@@ -66,6 +66,8 @@ pub enum Error {
     },
     #[error("invalid config {}: {message}", path.display())]
     Config { path: PathBuf, message: String },
+    #[error("the audit log failed verification at seq {seq}")]
+    AuditTampered { seq: u64 },
     #[error("cryptography failure: {0}")]
     Crypto(&'static str),
     #[error(transparent)]
@@ -90,7 +92,9 @@ impl Error {
             | Self::NotInitialized(_) => ErrorKind::InvalidInput,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyExists { .. } | Self::AlreadyInitialized(_) => ErrorKind::AlreadyExists,
-            Self::Blob(citadel_blob::Error::Integrity { .. }) => ErrorKind::Integrity,
+            Self::Blob(citadel_blob::Error::Integrity { .. }) | Self::AuditTampered { .. } => {
+                ErrorKind::Integrity
+            }
             Self::Home { .. }
             | Self::Crypto(_)
             | Self::Store(_)
