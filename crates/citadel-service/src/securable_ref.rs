@@ -69,6 +69,14 @@ impl SecurableRef {
         }
     }
 
+    /// `kind name` for people (`schema dev.data`), or just `metastore`.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.kind),
+            None => METASTORE_NAME.to_owned(),
+        }
+    }
+
     /// The `kind:name` form used in audit events.
     pub fn audit_label(&self) -> String {
         format!("{}:{}", self.kind, self)

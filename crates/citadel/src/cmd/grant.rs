@@ -77,11 +77,10 @@ pub async fn run_grant(global: &GlobalArgs, args: GrantArgs) -> anyhow::Result<(
     session::with_context(global, |citadel, ctx| async move {
         citadel.grant(&ctx, &request).await?;
         println!(
-            "Granted {}{} on {} {} to {}",
+            "Granted {}{} on {} to {}",
             if args.deny { "DENY " } else { "" },
             request.privilege,
-            request.securable.kind,
-            request.securable,
+            request.securable.label(),
             request.principal
         );
         Ok(())
@@ -99,11 +98,10 @@ pub async fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result
     session::with_context(global, |citadel, ctx| async move {
         citadel.revoke(&ctx, &request).await?;
         println!(
-            "Revoked {}{} on {} {} from {}",
+            "Revoked {}{} on {} from {}",
             if args.deny { "DENY " } else { "" },
             request.privilege,
-            request.securable.kind,
-            request.securable,
+            request.securable.label(),
             request.principal
         );
         Ok(())
@@ -133,7 +131,11 @@ pub async fn run_grants(global: &GlobalArgs, command: GrantsCommand) -> anyhow::
                     g.principal,
                     g.privilege.to_string(),
                     g.effect.to_string(),
-                    format!("{} {}", g.securable_kind, g.securable),
+                    if g.securable_kind == citadel_core::SecurableKind::Metastore {
+                        g.securable
+                    } else {
+                        format!("{} {}", g.securable_kind, g.securable)
+                    },
                     g.granted_by,
                     output::time(g.granted_at),
                 ]

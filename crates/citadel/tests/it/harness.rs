@@ -21,12 +21,19 @@ pub struct TestHome {
 impl TestHome {
     /// Runs `citadel init` in a new temporary folder.
     pub fn init() -> Self {
+        Self::init_with_database(None)
+    }
+
+    /// Runs `citadel init` with `CITADEL_DATABASE_URL` set to `url` (which `init` records in the
+    /// home's config), or on the embedded SQLite database when `None`.
+    pub fn init_with_database(url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("home");
-        let output = bare_command(&root)
-            .args(["init", "--json"])
-            .output()
-            .unwrap();
+        let mut init = bare_command(&root);
+        if let Some(url) = url {
+            init.env("CITADEL_DATABASE_URL", url);
+        }
+        let output = init.args(["init", "--json"]).output().unwrap();
         assert!(output.status.success(), "init failed: {}", stderr(&output));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let admin_token = report["admin_token"].as_str().unwrap().to_owned();

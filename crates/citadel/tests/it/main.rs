@@ -6,3 +6,4 @@ mod auth;
 mod grants;
 mod harness;
 mod init;
+mod postgres;
