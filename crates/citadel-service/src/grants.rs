@@ -87,15 +87,14 @@ impl Citadel {
                 "does not exist"
             };
             return Err(Error::InvalidInput(format!(
-                "that grant {what}: {}{} on {} {} to {}",
+                "that grant {what}: {}{} on {} to {}",
                 if request.effect == Effect::Deny {
                     "DENY "
                 } else {
                     ""
                 },
                 request.privilege,
-                target.kind,
-                target,
+                target.label(),
                 request.principal
             )));
         }
