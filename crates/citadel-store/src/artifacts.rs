@@ -12,7 +12,8 @@ use crate::codec::{parse_opt_col, time_col, time_text, to_i64, u64_col};
 use crate::tx::WriteTx;
 use crate::{Result, Store};
 
-const ARTIFACT_SELECT: &str = "SELECT digest, size, artifact_id, wrapped_key, kek_id, location, chunk_size, \
+const ARTIFACT_SELECT: &str =
+    "SELECT digest, size, artifact_id, wrapped_key, kek_id, location, chunk_size, \
      format_version, created_at, created_by FROM artifacts";
 
 /// An artifact row.
@@ -46,7 +47,10 @@ impl fmt::Debug for ArtifactRecord {
             .field("digest", &self.digest)
             .field("size", &self.size)
             .field("artifact_id", &self.artifact_id)
-            .field("wrapped_key", &format_args!("<{} bytes>", self.wrapped_key.len()))
+            .field(
+                "wrapped_key",
+                &format_args!("<{} bytes>", self.wrapped_key.len()),
+            )
             .field("kek_id", &self.kek_id)
             .field("location", &self.location)
             .field("chunk_size", &self.chunk_size)
@@ -89,12 +93,13 @@ impl WriteTx {
         wrapped_key: &[u8],
         kek_id: &str,
     ) -> Result<bool> {
-        let done = sqlx::query("UPDATE artifacts SET wrapped_key = $1, kek_id = $2 WHERE digest = $3")
-            .bind(wrapped_key.to_vec())
-            .bind(kek_id)
-            .bind(digest)
-            .execute(self.conn())
-            .await?;
+        let done =
+            sqlx::query("UPDATE artifacts SET wrapped_key = $1, kek_id = $2 WHERE digest = $3")
+                .bind(wrapped_key.to_vec())
+                .bind(kek_id)
+                .bind(digest)
+                .execute(self.conn())
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -119,7 +124,10 @@ async fn fetch_artifact<'e, E: Executor<'e, Database = Any>>(
     digest: &str,
 ) -> Result<Option<ArtifactRecord>> {
     let sql = format!("{ARTIFACT_SELECT} WHERE digest = $1");
-    let row = sqlx::query(&sql).bind(digest).fetch_optional(executor).await?;
+    let row = sqlx::query(&sql)
+        .bind(digest)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(artifact_from_row).transpose()
 }
 
@@ -133,8 +141,9 @@ fn artifact_from_row(row: &AnyRow) -> Result<ArtifactRecord> {
         kek_id: row.try_get("kek_id")?,
         location: row.try_get("location")?,
         chunk_size: u64_col(row, "chunk_size")?,
-        format_version: u32::try_from(format_version)
-            .map_err(|_| crate::codec::corrupt("artifact format_version", &format_version.to_string()))?,
+        format_version: u32::try_from(format_version).map_err(|_| {
+            crate::codec::corrupt("artifact format_version", &format_version.to_string())
+        })?,
         created_at: time_col(row, "created_at")?,
         created_by: parse_opt_col(row, "created_by")?,
     })

@@ -105,7 +105,10 @@ async fn insert_events(conn: &mut AnyConnection, events: &[AuditEvent]) -> Resul
             format!("({})", p.join(", "))
         })
         .collect();
-    let sql = format!("INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}", rows.join(", "));
+    let sql = format!(
+        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}",
+        rows.join(", ")
+    );
     let mut query = sqlx::query(&sql);
     for e in events {
         query = query

@@ -82,7 +82,10 @@ impl Store {
             format!(" WHERE {}", clauses.join(" AND "))
         };
         let sql = match filter.limit {
-            Some(limit) => format!("{}{where_clause} ORDER BY seq DESC LIMIT {limit}", event_select!()),
+            Some(limit) => format!(
+                "{}{where_clause} ORDER BY seq DESC LIMIT {limit}",
+                event_select!()
+            ),
             None => format!("{}{where_clause} ORDER BY seq", event_select!()),
         };
         let mut query = sqlx::query(&sql);
@@ -90,7 +93,10 @@ impl Store {
             query = query.bind(v);
         }
         let rows = query.fetch_all(self.pool()).await?;
-        let mut events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
         events.sort_by_key(|e| e.seq);
         Ok(events)
     }
@@ -152,10 +158,11 @@ impl Store {
         let from_seq = match since {
             None => 1,
             Some(since) => {
-                let row = sqlx::query("SELECT MIN(seq) AS first FROM audit_events WHERE time >= $1")
-                    .bind(time_text(since)?)
-                    .fetch_one(self.pool())
-                    .await?;
+                let row =
+                    sqlx::query("SELECT MIN(seq) AS first FROM audit_events WHERE time >= $1")
+                        .bind(time_text(since)?)
+                        .fetch_one(self.pool())
+                        .await?;
                 match row.try_get::<Option<i64>, _>("first")? {
                     Some(first) => u64::try_from(first).unwrap_or(u64::MAX),
                     None => u64::MAX,
@@ -207,13 +214,19 @@ fn head_failure(report: &VerifyReport, head: &AuditHead) -> Option<Failure> {
         Some(Failure {
             seq: last + 1,
             kind: FailureKind::Truncated,
-            detail: format!("the chain ends at seq {last} but the recorded head is seq {}", head.seq),
+            detail: format!(
+                "the chain ends at seq {last} but the recorded head is seq {}",
+                head.seq
+            ),
         })
     } else if last > head.seq {
         Some(Failure {
             seq: head.seq + 1,
             kind: FailureKind::Inserted,
-            detail: format!("events after the recorded head (seq {}) were added", head.seq),
+            detail: format!(
+                "events after the recorded head (seq {}) were added",
+                head.seq
+            ),
         })
     } else if report.head_hash.as_deref().is_some_and(|h| h != head.hash) {
         Some(Failure {

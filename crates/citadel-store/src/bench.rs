@@ -25,7 +25,11 @@ pub struct AuditBench {
 /// Appends `n_events` events from `concurrency` concurrent producers, each awaiting its event's
 /// durable commit, through one [`AuditWriter`]. Run it on a fresh store (e.g. a new SQLite file)
 /// so the figure reflects an empty chain.
-pub async fn bench_audit_append(store: &Store, n_events: u64, concurrency: usize) -> Result<AuditBench> {
+pub async fn bench_audit_append(
+    store: &Store,
+    n_events: u64,
+    concurrency: usize,
+) -> Result<AuditBench> {
     let concurrency = concurrency.max(1);
     let writer = AuditWriter::spawn(store.clone(), DEFAULT_MAX_BATCH);
     let actor = Actor::principal("00000000-0000-7000-8000-000000000000", "bench");
@@ -38,9 +42,10 @@ pub async fn bench_audit_append(store: &Store, n_events: u64, concurrency: usize
         let count = n_events / producers + u64::from(producer < n_events % producers);
         tasks.spawn(async move {
             for i in 0..count {
-                let draft = EventDraft::new(&actor, format!("bench-{producer}-{i}"), "bench.append")
-                    .on("catalog:dev")
-                    .with_params(json!({ "producer": producer, "i": i }));
+                let draft =
+                    EventDraft::new(&actor, format!("bench-{producer}-{i}"), "bench.append")
+                        .on("catalog:dev")
+                        .with_params(json!({ "producer": producer, "i": i }));
                 writer.append(draft).await?;
             }
             Ok::<(), crate::StoreError>(())

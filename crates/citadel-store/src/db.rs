@@ -37,7 +37,13 @@ impl Backend {
             Ok(Backend::Postgres)
         } else {
             Err(StoreError::UnsupportedUrl {
-                scheme: url.split(':').next().unwrap_or_default().chars().take(20).collect(),
+                scheme: url
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(20)
+                    .collect(),
             })
         }
     }
@@ -91,7 +97,10 @@ impl fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may hold a password: show only its scheme.
         f.debug_struct("StoreOptions")
-            .field("url", &format_args!("{}://…", self.url.split(':').next().unwrap_or_default()))
+            .field(
+                "url",
+                &format_args!("{}://…", self.url.split(':').next().unwrap_or_default()),
+            )
             .field("signer", &self.signer)
             .field("checkpoint_every", &self.checkpoint_every)
             .field("max_connections", &self.max_connections)
@@ -194,7 +203,10 @@ mod tests {
         let pragma = |name: &'static str| {
             let pool = store.pool().clone();
             async move {
-                let row = sqlx::query(&format!("PRAGMA {name}")).fetch_one(&pool).await.unwrap();
+                let row = sqlx::query(&format!("PRAGMA {name}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
                 row.try_get::<i64, _>(0).unwrap()
             }
         };
@@ -205,8 +217,14 @@ mod tests {
 
     #[test]
     fn backends_come_from_url_schemes() {
-        assert_eq!(Backend::from_url("sqlite:///x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::from_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::from_url("sqlite:///x.db").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::from_url("mysql://h/db").is_err());
     }
 }

@@ -46,7 +46,11 @@ impl WriteTx {
     }
 
     /// Disables or re-enables a principal; `false` when it does not exist.
-    pub async fn set_principal_disabled(&mut self, id: PrincipalId, disabled: bool) -> Result<bool> {
+    pub async fn set_principal_disabled(
+        &mut self,
+        id: PrincipalId,
+        disabled: bool,
+    ) -> Result<bool> {
         let done = sqlx::query("UPDATE principals SET disabled = $1 WHERE id = $2")
             .bind(i64::from(disabled))
             .bind(id.to_string())
@@ -63,8 +67,14 @@ impl WriteTx {
         member: PrincipalId,
         added_by: Option<PrincipalId>,
     ) -> Result<bool> {
-        let group_row = self.principal(group).await?.ok_or_else(|| not_found(&group.to_string()))?;
-        let member_row = self.principal(member).await?.ok_or_else(|| not_found(&member.to_string()))?;
+        let group_row = self
+            .principal(group)
+            .await?
+            .ok_or_else(|| not_found(&group.to_string()))?;
+        let member_row = self
+            .principal(member)
+            .await?
+            .ok_or_else(|| not_found(&member.to_string()))?;
         if group_row.kind != PrincipalKind::Group {
             return Err(StoreError::NotAGroup {
                 name: group_row.name,
@@ -91,7 +101,11 @@ impl WriteTx {
     }
 
     /// Removes `member` from `group`; `false` when it was not a member.
-    pub async fn remove_group_member(&mut self, group: PrincipalId, member: PrincipalId) -> Result<bool> {
+    pub async fn remove_group_member(
+        &mut self,
+        group: PrincipalId,
+        member: PrincipalId,
+    ) -> Result<bool> {
         let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
             .bind(group.to_string())
             .bind(member.to_string())
@@ -176,7 +190,10 @@ async fn fetch_principal<'e, E: Executor<'e, Database = Any>>(
     value: &str,
 ) -> Result<Option<Principal>> {
     let sql = format!("{PRINCIPAL_SELECT} WHERE {column} = $1");
-    let row = sqlx::query(&sql).bind(value).fetch_optional(executor).await?;
+    let row = sqlx::query(&sql)
+        .bind(value)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(principal_from_row).transpose()
 }
 

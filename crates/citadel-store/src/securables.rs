@@ -113,7 +113,11 @@ impl WriteTx {
     }
 
     /// Makes `owner` the owner of securable `id`; `false` when it does not exist.
-    pub async fn set_securable_owner(&mut self, id: SecurableId, owner: PrincipalId) -> Result<bool> {
+    pub async fn set_securable_owner(
+        &mut self,
+        id: SecurableId,
+        owner: PrincipalId,
+    ) -> Result<bool> {
         let done = sqlx::query("UPDATE securables SET owner_id = $1 WHERE id = $2")
             .bind(owner.to_string())
             .bind(id.to_string())
@@ -180,11 +184,17 @@ impl Store {
              ) SELECT {SECURABLE_COLUMNS} FROM chain c JOIN securables s ON s.id = c.id \
              ORDER BY c.depth DESC"
         );
-        let rows = sqlx::query(&sql).bind(full_name).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(full_name)
+            .fetch_all(self.pool())
+            .await?;
         if rows.is_empty() {
             return Ok(None);
         }
-        rows.iter().map(securable_from_row).collect::<Result<Vec<_>>>().map(Some)
+        rows.iter()
+            .map(securable_from_row)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 }
 
@@ -210,7 +220,10 @@ async fn fetch_securable<'e, E: Executor<'e, Database = Any>>(
     value: &str,
 ) -> Result<Option<Securable>> {
     let sql = format!("SELECT {SECURABLE_COLUMNS} FROM securables s WHERE s.{column} = $1");
-    let row = sqlx::query(&sql).bind(value).fetch_optional(executor).await?;
+    let row = sqlx::query(&sql)
+        .bind(value)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(securable_from_row).transpose()
 }
 

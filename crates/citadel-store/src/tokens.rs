@@ -133,10 +133,12 @@ impl Store {
     pub async fn list_tokens(&self, principal: Option<PrincipalId>) -> Result<Vec<TokenRecord>> {
         let rows = match principal {
             Some(p) => {
-                sqlx::query(&format!("{TOKEN_SELECT} WHERE principal_id = $1 ORDER BY created_at, id"))
-                    .bind(p.to_string())
-                    .fetch_all(self.pool())
-                    .await?
+                sqlx::query(&format!(
+                    "{TOKEN_SELECT} WHERE principal_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(p.to_string())
+                .fetch_all(self.pool())
+                .await?
             }
             None => {
                 sqlx::query(&format!("{TOKEN_SELECT} ORDER BY created_at, id"))
@@ -154,7 +156,10 @@ async fn fetch_token<'e, E: Executor<'e, Database = Any>>(
     value: &str,
 ) -> Result<Option<TokenRecord>> {
     let sql = format!("{TOKEN_SELECT} WHERE {column} = $1");
-    let row = sqlx::query(&sql).bind(value).fetch_optional(executor).await?;
+    let row = sqlx::query(&sql)
+        .bind(value)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(token_from_row).transpose()
 }
 

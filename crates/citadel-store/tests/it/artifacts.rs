@@ -27,16 +27,25 @@ async fn artifacts_are_idempotent_and_rewrappable(db: &TestDb) {
     tx.set_meta("home_id", "abc").await.unwrap();
     tx.set_meta("home_id", "def").await.unwrap();
     tx.commit(event("artifact.write")).await.unwrap();
-    assert_eq!(store.artifact(&record.digest).await.unwrap().unwrap(), record);
+    assert_eq!(
+        store.artifact(&record.digest).await.unwrap().unwrap(),
+        record
+    );
     assert!(!format!("{record:?}").contains("[1, 2, 3"));
     assert_eq!(store.meta("home_id").await.unwrap().as_deref(), Some("def"));
     assert_eq!(store.meta("nope").await.unwrap(), None);
 
     let mut tx = store.begin_write().await.unwrap();
-    assert!(tx.rewrap_artifact_key(&record.digest, &[9, 9], "kek-2").await.unwrap());
+    assert!(tx
+        .rewrap_artifact_key(&record.digest, &[9, 9], "kek-2")
+        .await
+        .unwrap());
     tx.commit(event("artifact.rewrap")).await.unwrap();
     let rewrapped = store.artifact(&record.digest).await.unwrap().unwrap();
-    assert_eq!((rewrapped.wrapped_key, rewrapped.kek_id.as_str()), (vec![9, 9], "kek-2"));
+    assert_eq!(
+        (rewrapped.wrapped_key, rewrapped.kek_id.as_str()),
+        (vec![9, 9], "kek-2")
+    );
     assert_eq!(store.list_artifacts().await.unwrap().len(), 1);
     assert!(store.artifact("e").await.unwrap().is_none());
 }

@@ -27,9 +27,13 @@ async fn two_stores_and_many_tasks_keep_one_chain(db: &TestDb) {
                         1 => store.audit(event("test.single")).await.unwrap(),
                         _ => {
                             let mut tx = store.begin_write().await.unwrap();
-                            tx.create_principal(PrincipalKind::User, &format!("u{s}-{t}-{i}"), None)
-                                .await
-                                .unwrap();
+                            tx.create_principal(
+                                PrincipalKind::User,
+                                &format!("u{s}-{t}-{i}"),
+                                None,
+                            )
+                            .await
+                            .unwrap();
                             tx.commit(event("principal.create")).await.unwrap()
                         }
                     };
@@ -46,9 +50,16 @@ async fn two_stores_and_many_tasks_keep_one_chain(db: &TestDb) {
         }
     }
     assert_eq!(all.len(), 400);
-    assert_eq!(all.iter().copied().collect::<Vec<_>>(), (1..=400).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().copied().collect::<Vec<_>>(),
+        (1..=400).collect::<Vec<_>>()
+    );
     stores[1].checkpoint_now().await.unwrap();
-    let report = db.store.verify_audit(&db.signer.public_key()).await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_verified, 400);
     assert!(report.checkpoints_verified >= 40);
@@ -57,11 +68,47 @@ async fn two_stores_and_many_tasks_keep_one_chain(db: &TestDb) {
 
 store_test!(group_commit_batches_hand_out_contiguous_seqs);
 async fn group_commit_batches_hand_out_contiguous_seqs(db: &TestDb) {
-    let bench = citadel_store::bench_audit_append(&db.store, 3000, 64).await.unwrap();
+    let bench = citadel_store::bench_audit_append(&db.store, 3000, 64)
+        .await
+        .unwrap();
     assert_eq!(bench.events, 3000);
     assert!(bench.events_per_s > 0.0);
     let head = db.store.audit_head().await.unwrap();
     assert_eq!(head.seq, 3000);
-    let report = db.store.verify_audit(&db.signer.public_key()).await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
     assert!(report.is_intact(), "{report:?}");
+}
+
+/// The audit append benchmark on a fresh SQLite file (`synchronous=FULL`); run in release:
+/// `cargo test --release -p citadel-store --test it audit_append_rate -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run explicitly in release mode"]
+async fn audit_append_rate_on_sqlite() {
+    let n: u64 = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let db = TestDb::sqlite().await;
+    let bench = citadel_store::bench_audit_append(&db.store, n, concurrency)
+        .await
+        .unwrap();
+    println!(
+        "audit append: {} events, {} producers, {:.2} s, {:.0} durable events/s",
+        bench.events, bench.concurrency, bench.seconds, bench.events_per_s
+    );
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    db.cleanup().await;
 }

@@ -2,6 +2,8 @@
 //! fresh SQLite file and, when `CITADEL_TEST_DATABASE_URL` is set, against a fresh PostgreSQL
 //! database created for it and dropped afterwards.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 mod harness;
 
 mod artifacts;

@@ -11,7 +11,9 @@ use crate::harness::{append_events, TestDb};
 use crate::store_test;
 
 fn migration_names(engine: &str) -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(engine);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(engine);
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -31,7 +33,11 @@ async fn reopening_keeps_data_and_chain(db: &TestDb) {
     let again = db.second_store().await;
     append_events(&again, 2).await;
     assert_eq!(db.store.audit_head().await.unwrap().seq, 5);
-    assert!(again.verify_audit(&db.signer.public_key()).await.unwrap().is_intact());
+    assert!(again
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap()
+        .is_intact());
     again.close().await;
 }
 
@@ -44,7 +50,11 @@ async fn sqlite_runs_with_wal_full_sync_and_foreign_keys() {
     // A fresh raw connection sees the persistent WAL mode.
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let mode: String = sqlx::query("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap().get(0);
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(mode, "wal");
     // Foreign keys are enforced on the store's own connections.
     let mut tx = store.begin_write().await.unwrap();
@@ -58,16 +68,24 @@ async fn sqlite_runs_with_wal_full_sync_and_foreign_keys() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, citadel_store::StoreError::Database(_)), "{err}");
+    assert!(
+        matches!(err, citadel_store::StoreError::Database(_)),
+        "{err}"
+    );
     drop(tx);
     store.close().await;
 }
 
 #[tokio::test]
 async fn unsupported_urls_are_refused_without_echoing_credentials() {
-    let err = Store::open(StoreOptions::new("mysql://root:hunter2@db/x")).await.unwrap_err();
+    let err = Store::open(StoreOptions::new("mysql://root:hunter2@db/x"))
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("mysql") && !text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("mysql") && !text.contains("hunter2"),
+        "{text}"
+    );
     let debug = format!("{:?}", StoreOptions::new("postgres://u:hunter2@h/db"));
     assert!(!debug.contains("hunter2"), "{debug}");
 }

@@ -19,7 +19,11 @@ async fn chain_of_25(db: &TestDb) -> Vec<AuditEvent> {
 }
 
 async fn first_failure(db: &TestDb) -> (u64, FailureKind) {
-    let report = db.store.verify_audit(&db.signer.public_key()).await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
     let failure = report.failure.expect("tampering must be detected");
     (failure.seq, failure.kind)
 }
@@ -60,7 +64,11 @@ async fn insert_row(conn: &mut AnyConnection, e: &AuditEvent) {
 store_test!(intact_chain_verifies);
 async fn intact_chain_verifies(db: &TestDb) {
     chain_of_25(db).await;
-    let report = db.store.verify_audit(&db.signer.public_key()).await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.checkpoints_verified, 3);
 }
@@ -68,7 +76,11 @@ async fn intact_chain_verifies(db: &TestDb) {
 store_test!(edited_row_is_named);
 async fn edited_row_is_named(db: &TestDb) {
     chain_of_25(db).await;
-    exec(&mut db.raw().await, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7").await;
+    exec(
+        &mut db.raw().await,
+        "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7",
+    )
+    .await;
     assert_eq!(first_failure(db).await, (7, FailureKind::Edited));
 }
 
@@ -84,7 +96,11 @@ async fn edited_and_rehashed_row_is_named(db: &TestDb) {
 store_test!(deleted_row_is_named);
 async fn deleted_row_is_named(db: &TestDb) {
     chain_of_25(db).await;
-    exec(&mut db.raw().await, "DELETE FROM audit_events WHERE seq = 7").await;
+    exec(
+        &mut db.raw().await,
+        "DELETE FROM audit_events WHERE seq = 7",
+    )
+    .await;
     assert_eq!(first_failure(db).await, (7, FailureKind::Deleted));
 }
 
@@ -93,8 +109,16 @@ async fn deleted_row_with_renumbering_is_named(db: &TestDb) {
     chain_of_25(db).await;
     let mut conn = db.raw().await;
     exec(&mut conn, "DELETE FROM audit_events WHERE seq = 7").await;
-    exec(&mut conn, "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 7").await;
-    exec(&mut conn, "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000").await;
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 7",
+    )
+    .await;
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000",
+    )
+    .await;
     exec(&mut conn, "UPDATE audit_head SET seq = seq - 1").await;
     assert_eq!(first_failure(db).await, (7, FailureKind::Deleted));
 }
@@ -104,8 +128,16 @@ async fn inserted_row_is_named(db: &TestDb) {
     let events = chain_of_25(db).await;
     let mut conn = db.raw().await;
     // Make room at seq 7 and insert a well-formed forged event linked to event 6.
-    exec(&mut conn, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7").await;
-    exec(&mut conn, "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000").await;
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7",
+    )
+    .await;
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000",
+    )
+    .await;
     exec(&mut conn, "UPDATE audit_head SET seq = seq + 1").await;
     let forged = EventDraft::new(&admin(), "req-forged", "grant.create")
         .on("catalog:prod")
@@ -140,15 +172,26 @@ async fn chain_cut_before_the_last_checkpoint_is_named(db: &TestDb) {
     let mut conn = db.raw().await;
     exec(&mut conn, "DELETE FROM audit_events WHERE seq > 22").await;
     // Even with the head rewound to match, the signed checkpoint at 25 proves the cut.
-    let row: (String,) = sqlx::query_as("SELECT hash FROM audit_events WHERE seq = 22").fetch_one(&mut conn).await.unwrap();
-    sqlx::query("UPDATE audit_head SET seq = 22, hash = $1").bind(row.0).execute(&mut conn).await.unwrap();
+    let row: (String,) = sqlx::query_as("SELECT hash FROM audit_events WHERE seq = 22")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_head SET seq = 22, hash = $1")
+        .bind(row.0)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(first_failure(db).await, (23, FailureKind::Truncated));
 }
 
 store_test!(events_cut_after_the_last_checkpoint_are_named);
 async fn events_cut_after_the_last_checkpoint_are_named(db: &TestDb) {
     append_events(&db.store, 25).await;
-    exec(&mut db.raw().await, "DELETE FROM audit_events WHERE seq > 22").await;
+    exec(
+        &mut db.raw().await,
+        "DELETE FROM audit_events WHERE seq > 22",
+    )
+    .await;
     assert_eq!(first_failure(db).await, (23, FailureKind::Truncated));
 }
 
@@ -156,8 +199,15 @@ store_test!(forged_checkpoint_signature_is_named);
 async fn forged_checkpoint_signature_is_named(db: &TestDb) {
     chain_of_25(db).await;
     let zeros = "00".repeat(64);
-    exec(&mut db.raw().await, &format!("UPDATE audit_checkpoints SET signature = '{zeros}' WHERE seq = 20")).await;
-    assert_eq!(first_failure(db).await, (20, FailureKind::BadCheckpointSignature));
+    exec(
+        &mut db.raw().await,
+        &format!("UPDATE audit_checkpoints SET signature = '{zeros}' WHERE seq = 20"),
+    )
+    .await;
+    assert_eq!(
+        first_failure(db).await,
+        (20, FailureKind::BadCheckpointSignature)
+    );
 }
 
 store_test!(rewritten_chain_fails_at_the_next_checkpoint);
@@ -173,13 +223,24 @@ async fn rewritten_chain_fails_at_the_next_checkpoint(db: &TestDb) {
         prev = e.hash.clone();
         overwrite_row(&mut conn, e.seq, e).await;
     }
-    sqlx::query("UPDATE audit_head SET hash = $1").bind(prev).execute(&mut conn).await.unwrap();
-    assert_eq!(first_failure(db).await, (20, FailureKind::CheckpointMismatch));
+    sqlx::query("UPDATE audit_head SET hash = $1")
+        .bind(prev)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_failure(db).await,
+        (20, FailureKind::CheckpointMismatch)
+    );
 }
 
 store_test!(empty_log_verifies);
 async fn empty_log_verifies(db: &TestDb) {
-    let report = db.store.verify_audit(&db.signer.public_key()).await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
     assert!(report.is_intact());
     assert_eq!(db.store.audit_head().await.unwrap().hash, GENESIS_HASH);
 }
