@@ -147,36 +147,27 @@ impl ChunkCipher {
         Ok(())
     }
 
-    /// Encrypts a batch of plaintext starting at chunk `first_index` into framed ciphertext. The last
-    /// chunk of the last batch is sealed as final; an empty last batch yields one empty final chunk.
-    pub(crate) fn seal_batch(
-        &self,
-        first_index: u64,
-        plaintext: &[u8],
-        last: bool,
-    ) -> Result<Bytes> {
-        let chunk_size = self.chunk_size as usize;
-        let chunks = if plaintext.is_empty() {
-            1
-        } else {
-            plaintext.len().div_ceil(chunk_size)
-        };
-        let mut out = Vec::with_capacity(plaintext.len() + chunks * TAG_LEN);
-        let mut pieces = plaintext.chunks(chunk_size).peekable();
-        let mut index = first_index;
-        loop {
-            let piece = pieces.next().unwrap_or_default();
-            let is_final = last && pieces.peek().is_none();
-            let start = out.len();
-            out.extend_from_slice(piece);
-            let tag = self.seal(index, Sealed::chunk(is_final), &mut out[start..])?;
-            out.extend_from_slice(tag.as_ref());
-            index += 1;
-            if pieces.peek().is_none() {
-                break;
-            }
+    /// Seals a batch in place: each chunk's plaintext at the start of its slot is encrypted and its
+    /// tag written right after it, so the buffer becomes the stored frames (and is cut to their length).
+    pub(crate) fn seal_batch(&self, batch: &mut FramedBatch) -> Result<()> {
+        let slot = self.chunk_size as usize + TAG_LEN;
+        for j in 0..batch.chunks {
+            let len = batch.chunk_len(j, self.chunk_size as usize);
+            let is_final = batch.last && j + 1 == batch.chunks;
+            let start = j * slot;
+            let index = batch.first_index + j as u64;
+            let tag = self.seal(
+                index,
+                Sealed::chunk(is_final),
+                &mut batch.buffer[start..start + len],
+            )?;
+            batch.buffer[start + len..start + len + TAG_LEN].copy_from_slice(tag.as_ref());
         }
-        Ok(Bytes::from(out))
+        let stored = batch.chunks.saturating_sub(1) * slot
+            + batch.chunk_len(batch.chunks.saturating_sub(1), self.chunk_size as usize)
+            + TAG_LEN;
+        batch.buffer.truncate(stored);
+        Ok(())
     }
 
     /// Decrypts whole frames starting at chunk `first_index`, returning one plaintext buffer per chunk.
@@ -275,10 +266,43 @@ impl Layout {
     }
 }
 
-/// Plaintext bytes per write batch for a chunk size: a whole number of chunks, about [`BATCH_BYTES`].
-pub(crate) fn write_batch_bytes(chunk_size: u32) -> usize {
-    let chunk_size = u64::from(chunk_size.max(1));
-    ((BATCH_BYTES / chunk_size).max(1) * chunk_size) as usize
+/// A batch of chunks laid out as they will be stored: slots of `chunk_size + TAG_LEN` bytes, each
+/// holding its chunk's plaintext at the start and, once sealed, the tag right after it.
+#[derive(Debug)]
+pub(crate) struct FramedBatch {
+    /// Index of the first chunk.
+    pub(crate) first_index: u64,
+    /// `chunks` slots (plaintext, then sealed frames).
+    pub(crate) buffer: BytesMut,
+    /// Chunks in the batch (at least 1).
+    pub(crate) chunks: usize,
+    /// Plaintext bytes of the last chunk; every other chunk is full.
+    pub(crate) last_len: usize,
+    /// Whether the batch ends the artifact (its last chunk is then sealed as final).
+    pub(crate) last: bool,
+}
+
+impl FramedBatch {
+    /// Plaintext bytes of chunk `j` of the batch.
+    pub(crate) fn chunk_len(&self, j: usize, chunk_size: usize) -> usize {
+        if j + 1 == self.chunks {
+            self.last_len
+        } else {
+            chunk_size
+        }
+    }
+
+    /// The plaintext of each chunk, in order (before sealing).
+    pub(crate) fn plaintext(&self, chunk_size: usize) -> impl Iterator<Item = &[u8]> {
+        let slot = chunk_size + TAG_LEN;
+        (0..self.chunks)
+            .map(move |j| &self.buffer[j * slot..j * slot + self.chunk_len(j, chunk_size)])
+    }
+}
+
+/// Chunk slots per write batch for a chunk size: about [`BATCH_BYTES`] of plaintext.
+pub(crate) fn write_batch_slots(chunk_size: u32) -> usize {
+    (BATCH_BYTES / u64::from(chunk_size.max(1))).max(1) as usize
 }
 
 #[cfg(test)]
@@ -318,33 +342,56 @@ mod tests {
         }
     }
 
+    /// Lays `plain` out in slots as the write pipeline does.
+    fn framed(plain: &[u8], chunk_size: usize, last: bool) -> FramedBatch {
+        let pieces: Vec<&[u8]> = if plain.is_empty() {
+            vec![&[]]
+        } else {
+            plain.chunks(chunk_size).collect()
+        };
+        let mut buffer = BytesMut::zeroed(pieces.len() * (chunk_size + TAG_LEN));
+        for (j, piece) in pieces.iter().enumerate() {
+            let start = j * (chunk_size + TAG_LEN);
+            buffer[start..start + piece.len()].copy_from_slice(piece);
+        }
+        FramedBatch {
+            first_index: 0,
+            buffer,
+            chunks: pieces.len(),
+            last_len: pieces.last().map_or(0, |p| p.len()),
+            last,
+        }
+    }
+
     #[test]
     fn batch_round_trip_and_final_flag_binding() {
         let cipher = cipher(4);
         let plain = b"0123456789";
-        let sealed = cipher.seal_batch(0, plain, true).unwrap();
+        let mut batch = framed(plain, 4, true);
+        assert_eq!(batch.plaintext(4).collect::<Vec<_>>().concat(), plain);
+        cipher.seal_batch(&mut batch).unwrap();
         let layout = Layout::new(10, 4).unwrap();
-        let opened = cipher
-            .open_batch(&layout, 0, BytesMut::from(&sealed[..]))
-            .unwrap();
+        assert_eq!(
+            batch.buffer.len() as u64,
+            layout.stored_len() - HEADER_LEN as u64
+        );
+        let opened = cipher.open_batch(&layout, 0, batch.buffer).unwrap();
         assert_eq!(opened.concat(), plain);
         // Sealed as not-last: the last chunk does not open as final.
-        let not_final = cipher.seal_batch(0, plain, false).unwrap();
-        let failure = cipher
-            .open_batch(&layout, 0, BytesMut::from(&not_final[..]))
-            .unwrap_err();
+        let mut not_final = framed(plain, 4, false);
+        cipher.seal_batch(&mut not_final).unwrap();
+        let failure = cipher.open_batch(&layout, 0, not_final.buffer).unwrap_err();
         assert_eq!(failure, IntegrityFailure::ChunkAuthentication { index: 2 });
     }
 
     #[test]
     fn empty_last_batch_is_one_empty_final_chunk() {
         let cipher = cipher(4);
-        let sealed = cipher.seal_batch(0, b"", true).unwrap();
-        assert_eq!(sealed.len(), TAG_LEN);
+        let mut batch = framed(b"", 4, true);
+        cipher.seal_batch(&mut batch).unwrap();
+        assert_eq!(batch.buffer.len(), TAG_LEN);
         let layout = Layout::new(0, 4).unwrap();
-        let opened = cipher
-            .open_batch(&layout, 0, BytesMut::from(&sealed[..]))
-            .unwrap();
+        let opened = cipher.open_batch(&layout, 0, batch.buffer).unwrap();
         assert_eq!(opened.concat(), b"");
     }
 }

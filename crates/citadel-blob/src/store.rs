@@ -2,12 +2,15 @@
 //! overwriting under their content address; reads authenticate every chunk and check the digest.
 //! It never decides who may read: callers authorize before calling.
 
+use std::fs::File;
+use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio_util::io::SyncIoBridge;
 
 use crate::address::{record_location, staging_location, unique_location};
 use crate::backend::{Backend, Staged};
@@ -53,8 +56,26 @@ impl BlobStore {
     /// returns, the artifact is durable and published.
     pub async fn put_reader<R>(&self, source: R) -> Result<ArtifactRef>
     where
-        R: AsyncRead + Unpin + Send,
+        R: AsyncRead + Unpin + Send + 'static,
     {
+        self.put(SyncIoBridge::new(source)).await
+    }
+
+    /// Stores a local file.
+    pub async fn put_file(&self, path: &Path) -> Result<ArtifactRef> {
+        let owned = path.to_path_buf();
+        let file =
+            run_blocking(move || File::open(&owned).map_err(|e| Error::io(&owned, e))).await?;
+        self.put(file).await
+    }
+
+    /// Stores an in-memory value.
+    pub async fn put_bytes(&self, data: impl Into<Bytes>) -> Result<ArtifactRef> {
+        self.put(Cursor::new(data.into())).await
+    }
+
+    /// Stores what a blocking reader yields (read on a worker thread).
+    async fn put(&self, source: impl Read + Send + 'static) -> Result<ArtifactRef> {
         let mut artifact_id = [0u8; ARTIFACT_ID_LEN];
         random_fill(&mut artifact_id)?;
         let data_key = DataKey::generate()?;
@@ -86,20 +107,6 @@ impl BlobStore {
             tracing::warn!(error = %e, "could not remove a staging object; the next open removes it");
         }
         published
-    }
-
-    /// Stores a local file.
-    pub async fn put_file(&self, path: &Path) -> Result<ArtifactRef> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| Error::io(path, e))?;
-        self.put_reader(file).await
-    }
-
-    /// Stores an in-memory value.
-    pub async fn put_bytes(&self, data: impl Into<Bytes>) -> Result<ArtifactRef> {
-        let data: Bytes = data.into();
-        self.put_reader(&data[..]).await
     }
 
     /// Publishes a staged artifact under its content address. If an artifact with the same content is
