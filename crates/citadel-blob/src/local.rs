@@ -43,9 +43,17 @@ impl FileSink {
         .await?;
         let (queue, mut receiver) = mpsc::channel::<Bytes>(QUEUE_DEPTH);
         let worker = tokio::task::spawn_blocking(move || {
+            let flusher = Flusher::start(&file)?;
+            let mut unflushed = 0;
             while let Some(data) = receiver.blocking_recv() {
                 file.write_all(&data)?;
+                unflushed += data.len();
+                if unflushed >= FLUSH_EVERY {
+                    flusher.request();
+                    unflushed = 0;
+                }
             }
+            flusher.stop()?;
             file.sync_all()?;
             Ok(file)
         });
@@ -98,6 +106,45 @@ impl FileSink {
             Ok(Err(e)) => Err(Error::io(&self.path, e)),
             Err(e) => Err(Error::Worker(e.to_string())),
         }
+    }
+}
+
+/// Bytes written between background flushes of a file sink.
+const FLUSH_EVERY: usize = 64 * 1024 * 1024;
+
+/// Flushes a file to disk on its own thread while writing goes on, so the final fsync finds little
+/// left to do and disk writeback overlaps with encryption and hashing.
+struct Flusher {
+    requests: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Flusher {
+    fn start(file: &File) -> io::Result<Self> {
+        let file = file.try_clone()?;
+        let (requests, received) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("citadel-blob-flush".into())
+            .spawn(move || {
+                while received.recv().is_ok() {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Self { requests, thread })
+    }
+
+    /// Asks for a flush; coalesces with one already pending.
+    fn request(&self) {
+        let _ = self.requests.try_send(());
+    }
+
+    /// Waits for the flushes under way; reports the first flush error.
+    fn stop(self) -> io::Result<()> {
+        drop(self.requests);
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("the flush thread panicked"))?
     }
 }
 
