@@ -2,7 +2,6 @@
 //! generation, training and evaluation. It knows nothing of storage or auth: it takes paths or
 //! bytes and returns tensors, tokens and metrics.
 
-#[cfg(feature = "jemalloc")]
 pub mod bench;
 mod chat;
 pub mod checkpoint;
