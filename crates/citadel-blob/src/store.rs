@@ -58,7 +58,10 @@ impl BlobStore {
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
-        self.put(SyncIoBridge::new(source)).await
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Worker(format!("put_reader needs a Tokio runtime: {e}")))?;
+        self.put(SyncIoBridge::new_with_handle(source, runtime))
+            .await
     }
 
     /// Stores a local file.
