@@ -36,7 +36,7 @@ pub async fn store(
         artifact_size_bytes: artifacts.size_bytes,
         artifact_write_bytes_per_s: artifacts.write_bytes_per_s,
         artifact_read_bytes_per_s: artifacts.read_bytes_per_s,
-        audit_events: audit_events,
+        audit_events,
         audit_events_per_s: audit.events_per_s,
     })
 }
