@@ -203,7 +203,7 @@ mod tests {
         let home = Home::at("/srv/c");
         assert_eq!(
             Config::default().database_url(&home),
-            "sqlite:///srv/c/citadel.db"
+            "sqlite:///srv/c/citadel.db?mode=rwc"
         );
     }
 }
