@@ -59,54 +59,68 @@ fn keyword(word: &'static str) -> impl Fn(&str) -> Result<String, String> + Clon
     }
 }
 
-fn effect(deny: bool) -> Effect {
-    if deny {
-        Effect::Deny
-    } else {
-        Effect::Allow
-    }
+/// Builds the service request from the parsed words.
+fn request(
+    privilege: Privilege,
+    kind: SecurableKind,
+    name: &str,
+    principal: String,
+    deny: bool,
+) -> anyhow::Result<GrantRequest> {
+    Ok(GrantRequest {
+        privilege,
+        securable: SecurableRef::parse(kind, name)?,
+        principal,
+        effect: if deny { Effect::Deny } else { Effect::Allow },
+    })
+}
+
+/// Grants (`add`) or revokes the request and says what was done.
+async fn apply(global: &GlobalArgs, request: GrantRequest, add: bool) -> anyhow::Result<()> {
+    session::with_context(global, |citadel, ctx| async move {
+        let (done, preposition) = if add {
+            citadel.grant(&ctx, &request).await?;
+            ("Granted", "to")
+        } else {
+            citadel.revoke(&ctx, &request).await?;
+            ("Revoked", "from")
+        };
+        println!(
+            "{done} {}{} on {} {preposition} {}",
+            if request.effect == Effect::Deny {
+                "DENY "
+            } else {
+                ""
+            },
+            request.privilege,
+            request.securable.label(),
+            request.principal
+        );
+        Ok(())
+    })
+    .await
 }
 
 pub async fn run_grant(global: &GlobalArgs, args: GrantArgs) -> anyhow::Result<()> {
-    let request = GrantRequest {
-        privilege: args.privilege,
-        securable: SecurableRef::parse(args.kind, &args.name)?,
-        principal: args.principal,
-        effect: effect(args.deny),
-    };
-    session::with_context(global, |citadel, ctx| async move {
-        citadel.grant(&ctx, &request).await?;
-        println!(
-            "Granted {}{} on {} to {}",
-            if args.deny { "DENY " } else { "" },
-            request.privilege,
-            request.securable.label(),
-            request.principal
-        );
-        Ok(())
-    })
-    .await
+    let request = request(
+        args.privilege,
+        args.kind,
+        &args.name,
+        args.principal,
+        args.deny,
+    )?;
+    apply(global, request, true).await
 }
 
 pub async fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
-    let request = GrantRequest {
-        privilege: args.privilege,
-        securable: SecurableRef::parse(args.kind, &args.name)?,
-        principal: args.principal,
-        effect: effect(args.deny),
-    };
-    session::with_context(global, |citadel, ctx| async move {
-        citadel.revoke(&ctx, &request).await?;
-        println!(
-            "Revoked {}{} on {} from {}",
-            if args.deny { "DENY " } else { "" },
-            request.privilege,
-            request.securable.label(),
-            request.principal
-        );
-        Ok(())
-    })
-    .await
+    let request = request(
+        args.privilege,
+        args.kind,
+        &args.name,
+        args.principal,
+        args.deny,
+    )?;
+    apply(global, request, false).await
 }
 
 pub async fn run_grants(global: &GlobalArgs, command: GrantsCommand) -> anyhow::Result<()> {
