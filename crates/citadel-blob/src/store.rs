@@ -23,6 +23,9 @@ use crate::reader::{self, ArtifactReader};
 use crate::reference::{wrap_aad, ArtifactRef};
 use crate::writer::{encrypt_into, Encrypted};
 
+/// Most bytes `read_to_vec` reserves up front.
+const READ_TO_VEC_PREALLOCATION: u64 = 64 * 1024 * 1024;
+
 /// The artifact store: envelope-encrypted, content-addressed, in a local folder or an S3 bucket.
 #[derive(Debug)]
 pub struct BlobStore {
@@ -231,8 +234,8 @@ impl BlobStore {
 
     /// Reads a (small) artifact into memory, verified.
     pub async fn read_to_vec(&self, reference: &ArtifactRef) -> Result<Vec<u8>> {
-        let capacity = usize::try_from(reference.size)
-            .map_err(|_| Error::InvalidRef("artifact too large for memory".into()))?;
+        // The size comes from a database row: trust it for a hint, not for an allocation.
+        let capacity = usize::try_from(reference.size.min(READ_TO_VEC_PREALLOCATION)).unwrap_or(0);
         let mut out = Vec::with_capacity(capacity);
         self.copy_to_writer(reference, &mut out).await?;
         Ok(out)
