@@ -31,6 +31,10 @@ const READ_TO_VEC_PREALLOCATION: u64 = 64 * 1024 * 1024;
 pub struct BlobStore {
     backend: Backend,
     kek: Arc<Kek>,
+    /// Serializes publication within this process, so that concurrent puts of the same content agree
+    /// on one object even where the server's conditional copy is not atomic (across processes, that
+    /// takes a server whose `If-None-Match` is atomic, as Amazon S3's is).
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl BlobStore {
@@ -39,6 +43,7 @@ impl BlobStore {
         let store = Self {
             backend: Backend::open(config).await?,
             kek,
+            publishing: tokio::sync::Mutex::new(()),
         };
         let removed = store.cleanup_staging().await?;
         if removed > 0 {
@@ -124,6 +129,7 @@ impl BlobStore {
         reference: ArtifactRef,
         encrypted: Encrypted,
     ) -> Result<ArtifactRef> {
+        let _publishing = self.publishing.lock().await;
         let primary = encrypted.digest.location();
         if self.backend.publish(staged, &primary).await? {
             let record = serde_json::to_vec(&reference)
