@@ -15,7 +15,8 @@ pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>) {
+/// Appends the canonical form of `value` to `out`.
+pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -49,7 +50,8 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Appends `s` as a canonical JSON string to `out`.
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();

@@ -10,7 +10,7 @@ use time::format_description::well_known::iso8601::{
 };
 use time::OffsetDateTime;
 
-use crate::canonical::{normalize_numbers, to_canonical_bytes};
+use crate::canonical::{normalize_numbers, write_string, write_value};
 use crate::error::AuditError;
 use crate::redact::redact_params;
 
@@ -221,20 +221,44 @@ impl AuditEvent {
     }
 
     /// The canonical bytes as if the event had sequence number `seq` (used to diagnose renumbering).
+    ///
+    /// Written field by field, keys in their sorted order, which is exactly
+    /// `to_canonical_bytes` of the eleven-field object (a unit test holds the two together).
     pub(crate) fn canonical_bytes_with_seq(&self, seq: u64) -> Vec<u8> {
-        to_canonical_bytes(&json!({
-            "seq": seq,
-            "time": self.time,
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "action": self.action,
-            "securable": self.securable,
-            "params": self.params,
-            "outcome": self.outcome.as_str(),
-            "reason": self.reason,
-            "request_id": self.request_id,
-            "prev_hash": self.prev_hash,
-        }))
+        let mut out = Vec::with_capacity(384);
+        let field = |out: &mut Vec<u8>, key: &str| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            write_string(key, out);
+            out.push(b':');
+        };
+        let opt = |out: &mut Vec<u8>, value: &Option<String>| match value {
+            Some(s) => write_string(s, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        field(&mut out, "action");
+        write_string(&self.action, &mut out);
+        field(&mut out, "actor_id");
+        opt(&mut out, &self.actor_id);
+        field(&mut out, "actor_name");
+        write_string(&self.actor_name, &mut out);
+        field(&mut out, "outcome");
+        write_string(self.outcome.as_str(), &mut out);
+        field(&mut out, "params");
+        write_value(&self.params, &mut out);
+        field(&mut out, "prev_hash");
+        write_string(&self.prev_hash, &mut out);
+        field(&mut out, "reason");
+        opt(&mut out, &self.reason);
+        field(&mut out, "request_id");
+        write_string(&self.request_id, &mut out);
+        field(&mut out, "securable");
+        opt(&mut out, &self.securable);
+        field(&mut out, "seq");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        field(&mut out, "time");
+        write_string(&self.time, &mut out);
+        out.push(b'}');
+        out
     }
 
     /// SHA-256 (lowercase hex) of the canonical bytes.
@@ -296,6 +320,23 @@ pub(crate) mod tests {
         assert!(text.contains(&format!(r#""prev_hash":"{GENESIS_HASH}""#)));
         assert!(!text.contains("\"hash\""));
         assert_eq!(e.hash, sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn fast_canonical_bytes_equal_the_generic_canonical_form() {
+        let mut events = chain(2);
+        events[1].actor_id = None;
+        events[1].reason = Some("q\"\n\u{1}é".into());
+        events[1].params = json!({"z": [1, {"b": null, "a": true}], "A": "x"});
+        for e in events {
+            let generic = crate::canonical::to_canonical_bytes(&json!({
+                "seq": e.seq, "time": e.time, "actor_id": e.actor_id, "actor_name": e.actor_name,
+                "action": e.action, "securable": e.securable, "params": e.params,
+                "outcome": e.outcome.as_str(), "reason": e.reason, "request_id": e.request_id,
+                "prev_hash": e.prev_hash,
+            }));
+            assert_eq!(e.canonical_bytes(), generic);
+        }
     }
 
     #[test]

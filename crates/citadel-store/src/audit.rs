@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::codec::{corrupt, to_i64, u64_col};
-use crate::db::Store;
+use crate::db::{Backend, Store};
 use crate::tx::lock_audit_head;
 use crate::Result;
 
@@ -81,7 +81,7 @@ pub(crate) async fn append_events(
         events.push(event);
     }
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        insert_events(conn, chunk).await?;
+        insert_events(conn, store.backend(), chunk).await?;
     }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(to_i64("audit seq", head.seq)?)
@@ -98,32 +98,43 @@ pub(crate) async fn append_events(
     })
 }
 
-async fn insert_events(conn: &mut AnyConnection, events: &[AuditEvent]) -> Result<()> {
-    let rows: Vec<String> = (0..events.len())
-        .map(|i| {
-            let p: Vec<String> = (1..=12).map(|c| format!("${}", i * 12 + c)).collect();
-            format!("({})", p.join(", "))
-        })
+async fn insert_events(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[AuditEvent],
+) -> Result<()> {
+    let placeholders = |n: usize| -> Vec<String> {
+        match backend {
+            // SQLite finds each `$N` by a linear scan of the statement's parameter names, which
+            // makes binding quadratic in the parameter count; plain `?` is bound by position.
+            Backend::Sqlite => vec!["?".to_owned(); n],
+            Backend::Postgres => (1..=n).map(|i| format!("${i}")).collect(),
+        }
+    };
+    let rows: Vec<String> = placeholders(events.len() * 12)
+        .chunks(12)
+        .map(|row| format!("({})", row.join(", ")))
         .collect();
     let sql = format!(
         "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}",
         rows.join(", ")
     );
+    let params: Vec<String> = events.iter().map(|e| e.params.to_string()).collect();
     let mut query = sqlx::query(&sql);
-    for e in events {
+    for (e, params) in events.iter().zip(&params) {
         query = query
             .bind(to_i64("audit seq", e.seq)?)
-            .bind(e.time.clone())
-            .bind(e.actor_id.clone())
-            .bind(e.actor_name.clone())
-            .bind(e.action.clone())
-            .bind(e.securable.clone())
-            .bind(e.params.to_string())
+            .bind(e.time.as_str())
+            .bind(e.actor_id.as_deref())
+            .bind(e.actor_name.as_str())
+            .bind(e.action.as_str())
+            .bind(e.securable.as_deref())
+            .bind(params.as_str())
             .bind(e.outcome.as_str())
-            .bind(e.reason.clone())
-            .bind(e.request_id.clone())
-            .bind(e.prev_hash.clone())
-            .bind(e.hash.clone());
+            .bind(e.reason.as_deref())
+            .bind(e.request_id.as_str())
+            .bind(e.prev_hash.as_str())
+            .bind(e.hash.as_str());
     }
     query.execute(conn).await?;
     Ok(())
