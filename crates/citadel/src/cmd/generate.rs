@@ -9,7 +9,8 @@ use citadel_engine::{
     generate_text, ChatMessage, Device, GenerateParams, Model, SamplingParams, Tokenizer,
 };
 
-/// Arguments of `citadel generate`.
+/// Generate text with a local model folder (and optionally a PEFT adapter); the continuation
+/// streams to stdout.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["prompt", "chat"])))]
 pub struct GenerateArgs {
