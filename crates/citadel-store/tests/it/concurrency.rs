@@ -62,7 +62,8 @@ async fn two_stores_and_many_tasks_keep_one_chain(db: &TestDb) {
         .unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.events_verified, 400);
-    assert!(report.checkpoints_verified >= 40);
+    // A checkpoint is due once 10 events passed; a group-commit batch may carry past that.
+    assert!(report.checkpoints_verified >= 5, "{report:?}");
     stores[1].close().await;
 }
 
@@ -111,4 +112,73 @@ async fn audit_append_rate_on_sqlite() {
         .unwrap();
     assert!(report.is_intact(), "{report:?}");
     db.cleanup().await;
+}
+
+const CHILD_URL_VAR: &str = "CITADEL_TEST_CHILD_DATABASE_URL";
+
+/// The body of each child process of `two_processes_keep_one_chain` (does nothing on its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by two_processes_keep_one_chain"]
+async fn child_process_appender() {
+    let Ok(url) = std::env::var(CHILD_URL_VAR) else {
+        return;
+    };
+    let store = citadel_store::Store::open(citadel_store::StoreOptions::new(url))
+        .await
+        .unwrap();
+    let writer = AuditWriter::spawn(store.clone(), 32);
+    let mut tasks = JoinSet::new();
+    for t in 0..4 {
+        let (store, writer) = (store.clone(), writer.clone());
+        tasks.spawn(async move {
+            for i in 0..50 {
+                if (t + i) % 2 == 0 {
+                    writer.append(event("test.child.group")).await.unwrap();
+                } else {
+                    store.audit(event("test.child.single")).await.unwrap();
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    store.close().await;
+}
+
+store_test!(two_processes_keep_one_chain);
+async fn two_processes_keep_one_chain(db: &TestDb) {
+    let exe = std::env::current_exe().unwrap();
+    let spawn = || {
+        std::process::Command::new(&exe)
+            .args([
+                "concurrency::child_process_appender",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_URL_VAR, &db.url)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children = [spawn(), spawn()];
+    append_in_parent(db).await;
+    for child in &mut children {
+        assert!(child.wait().unwrap().success());
+    }
+    db.store.checkpoint_now().await.unwrap();
+    let report = db
+        .store
+        .verify_audit(&db.signer.public_key())
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_verified, 2 * 200 + 100);
+}
+
+async fn append_in_parent(db: &TestDb) {
+    for _ in 0..100 {
+        db.store.audit(event("test.parent")).await.unwrap();
+    }
 }
