@@ -172,6 +172,20 @@ impl Verifier {
         self.failure.is_none()
     }
 
+    /// Records that the next event (at `seq`) could not even be read, e.g. a database row edited
+    /// into an invalid value: that event counts as edited unless an earlier failure comes first.
+    pub fn push_unreadable(&mut self, seq: u64, detail: impl Into<String>) {
+        if self.failure.is_some() {
+            return;
+        }
+        if let Some(held) = self.held.take() {
+            self.check(&held, None);
+        }
+        if self.failure.is_none() {
+            self.fail(seq, FailureKind::Edited, detail.into());
+        }
+    }
+
     /// Checks the last event and the checkpoints beyond the chain, and reports.
     pub fn finish(mut self) -> VerifyReport {
         if let Some(held) = self.held.take() {
@@ -648,6 +662,29 @@ mod tests {
         assert!(r.is_intact(), "{r:?}");
         assert_eq!(r.checkpoints_verified, 2);
         assert_eq!(failure(&run(segment, cps, &s)), (1, FailureKind::Deleted));
+    }
+
+    #[test]
+    fn unreadable_event_is_edited_unless_an_earlier_failure_exists() {
+        let s = signer();
+        let events = chain(6);
+        let mut v = Verifier::new(&s.public_key(), vec![], ChainStart::Genesis);
+        for e in events[..4].iter().cloned() {
+            assert!(v.push(e));
+        }
+        v.push_unreadable(5, "bad outcome");
+        let r = v.finish();
+        assert_eq!(failure(&r), (5, FailureKind::Edited));
+        assert_eq!(r.events_verified, 4);
+
+        let mut events = chain(6);
+        events[2].action = "x".into();
+        let mut v = Verifier::new(&s.public_key(), vec![], ChainStart::Genesis);
+        for e in events[..4].iter().cloned() {
+            v.push(e);
+        }
+        v.push_unreadable(5, "bad outcome");
+        assert_eq!(failure(&v.finish()), (3, FailureKind::Edited));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub(crate) async fn append_events(
         .bind(&head.hash)
         .execute(&mut *conn)
         .await?;
-    if head.seq - head.checkpoint_seq >= store.checkpoint_every() {
+    if head.seq.saturating_sub(head.checkpoint_seq) >= store.checkpoint_every() {
         write_checkpoint(conn, store, &head).await?;
     }
     Ok(Appended {

@@ -14,8 +14,9 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::audit::{checkpoint_from_row, event_from_row, event_select, read_head, AuditHead};
-use crate::codec::time_text;
+use crate::codec::{time_text, u64_col};
 use crate::db::{Backend, Store};
+use crate::error::StoreError;
 use crate::Result;
 
 /// Filters of `citadel audit query`; every set field must match.
@@ -104,7 +105,11 @@ impl Store {
     /// Every event from seq `from_seq` on, streamed in seq order.
     pub fn audit_stream(&self, from_seq: u64) -> BoxStream<'_, Result<AuditEvent>> {
         let from = i64::try_from(from_seq).unwrap_or(i64::MAX);
-        stream_events(self.pool(), from)
+        sqlx::query(concat!(event_select!(), " WHERE seq >= $1 ORDER BY seq"))
+            .bind(from)
+            .fetch(self.pool())
+            .map(|row| event_from_row(&row?))
+            .boxed()
     }
 
     /// Every signed checkpoint, in seq order.
@@ -132,9 +137,18 @@ impl Store {
         let checkpoints = fetch_checkpoints(&mut tx).await?;
         let mut verifier = Verifier::new(public_key, checkpoints, ChainStart::Genesis);
         {
-            let mut events = stream_events(&mut *tx, 1);
-            while let Some(event) = events.try_next().await? {
-                if !verifier.push(event) {
+            let mut rows = sqlx::query(concat!(event_select!(), " ORDER BY seq")).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let accepted = match event_from_row(&row) {
+                    Ok(event) => verifier.push(event),
+                    Err(StoreError::Corrupt { what, value }) => {
+                        let detail = format!("the row cannot be read: {what} is {value:?}");
+                        verifier.push_unreadable(u64_col(&row, "seq")?, detail);
+                        false
+                    }
+                    Err(other) => return Err(other),
+                };
+                if !accepted {
                     break;
                 }
             }
@@ -185,17 +199,6 @@ impl Store {
 fn bind_text(values: &mut Vec<String>, value: String) -> String {
     values.push(value);
     format!("${}", values.len())
-}
-
-fn stream_events<'c, E>(executor: E, from_seq: i64) -> BoxStream<'c, Result<AuditEvent>>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any> + 'c,
-{
-    sqlx::query(concat!(event_select!(), " WHERE seq >= $1 ORDER BY seq"))
-        .bind(from_seq)
-        .fetch(executor)
-        .map(|row| event_from_row(&row?))
-        .boxed()
 }
 
 async fn fetch_checkpoints(conn: &mut AnyConnection) -> Result<Vec<Checkpoint>> {

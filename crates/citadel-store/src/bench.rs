@@ -55,7 +55,6 @@ pub async fn bench_audit_append(
         joined.map_err(|_| crate::StoreError::WriterClosed)??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss)]
     let events_per_s = n_events as f64 / seconds.max(f64::EPSILON);
     Ok(AuditBench {
         events: n_events,

@@ -84,6 +84,24 @@ async fn edited_row_is_named(db: &TestDb) {
     assert_eq!(first_failure(db).await, (7, FailureKind::Edited));
 }
 
+store_test!(row_edited_into_an_unreadable_value_is_named);
+async fn row_edited_into_an_unreadable_value_is_named(db: &TestDb) {
+    chain_of_25(db).await;
+    let mut conn = db.raw().await;
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET outcome = 'bogus' WHERE seq = 9",
+    )
+    .await;
+    assert_eq!(first_failure(db).await, (9, FailureKind::Edited));
+    exec(
+        &mut conn,
+        "UPDATE audit_events SET params = 'not json' WHERE seq = 4",
+    )
+    .await;
+    assert_eq!(first_failure(db).await, (4, FailureKind::Edited));
+}
+
 store_test!(edited_and_rehashed_row_is_named);
 async fn edited_and_rehashed_row_is_named(db: &TestDb) {
     let mut events = chain_of_25(db).await;
