@@ -219,7 +219,7 @@ fn load_examples(
     options: TokenizeOptions,
 ) -> anyhow::Result<Vec<TokenizedExample>> {
     let rows = read_jsonl(path)?;
-    Ok(tokenize(&rows, tokenizer, options).with_context(|| path.display().to_string())?)
+    tokenize(&rows, tokenizer, options).with_context(|| path.display().to_string())
 }
 
 fn lora_config(args: &FinetuneArgs, model: &Model) -> LoraConfig {
