@@ -84,41 +84,10 @@ async fn group_commit_batches_hand_out_contiguous_seqs(db: &TestDb) {
     assert!(report.is_intact(), "{report:?}");
 }
 
-/// The audit append benchmark on a fresh SQLite file (`synchronous=FULL`); run in release:
-/// `cargo test --release -p citadel-store --test it audit_append_rate -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark; run explicitly in release mode"]
-async fn audit_append_rate_on_sqlite() {
-    let n: u64 = std::env::var("BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let db = TestDb::sqlite().await;
-    let bench = citadel_store::bench_audit_append(&db.store, n, concurrency)
-        .await
-        .unwrap();
-    println!(
-        "audit append: {} events, {} producers, {:.2} s, {:.0} durable events/s",
-        bench.events, bench.concurrency, bench.seconds, bench.events_per_s
-    );
-    let report = db
-        .store
-        .verify_audit(&db.signer.public_key())
-        .await
-        .unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    db.cleanup().await;
-}
-
 const CHILD_URL_VAR: &str = "CITADEL_TEST_CHILD_DATABASE_URL";
 
 /// The body of each child process of `two_processes_keep_one_chain` (does nothing on its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run as a child process by two_processes_keep_one_chain"]
 async fn child_process_appender() {
     let Ok(url) = std::env::var(CHILD_URL_VAR) else {
         return;
@@ -154,7 +123,6 @@ async fn two_processes_keep_one_chain(db: &TestDb) {
             .args([
                 "concurrency::child_process_appender",
                 "--exact",
-                "--ignored",
                 "--test-threads=1",
             ])
             .env(CHILD_URL_VAR, &db.url)

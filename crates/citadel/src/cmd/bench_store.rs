@@ -16,8 +16,9 @@ pub struct BenchStoreArgs {
     /// Audit events to append.
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
-    /// Concurrent audit writers.
-    #[arg(long, default_value_t = 64)]
+    /// Concurrent audit writers feeding the group commit (each durable commit costs one fsync,
+    /// so the rate grows with the writers that share it).
+    #[arg(long, default_value_t = 256)]
     pub writers: usize,
     /// Scratch folder [default: a temporary folder].
     #[arg(long)]
