@@ -215,3 +215,38 @@ fn batched_prompts_generate_what_each_prompt_generates_alone() {
         }
     }
 }
+
+#[test]
+fn chat_template_comes_from_tokenizer_config_or_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("tiny-llama").join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let config = serde_json::json!({
+        "eos_token": "<|endoftext|>",
+        "chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content.strip() }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}{{ eos_token }}"
+    });
+    std::fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
+    let tokenizer = Tokenizer::from_dir(dir.path()).unwrap();
+    assert_eq!(tokenizer.eos_token_ids(), [0]);
+    let messages = [citadel_engine::ChatMessage::new(
+        "user",
+        " where is my order? ",
+    )];
+    assert_eq!(
+        tokenizer.apply_chat_template(&messages).unwrap(),
+        "user: where is my order?\nassistant:<|endoftext|>"
+    );
+    std::fs::write(
+        dir.path().join("chat_template.jinja"),
+        "[{{ messages[0].content }}]",
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::from_dir(dir.path()).unwrap();
+    assert_eq!(
+        tokenizer.apply_chat_template(&messages).unwrap(),
+        "[ where is my order? ]"
+    );
+}
