@@ -35,6 +35,9 @@ pub enum AuditCommand {
     },
     /// Check the whole chain and its signed checkpoints. Exit 0 when intact, 5 otherwise.
     Verify,
+    /// Print the public key that verifies checkpoints: keep it somewhere an attacker of this
+    /// machine cannot change, to check exports against (docs/AUDIT-VERIFY.md).
+    PublicKey,
     /// Export events with their chain hashes and signed checkpoints.
     Export {
         /// jsonl (Citadel's own, verifiable) or ocsf.
@@ -121,6 +124,19 @@ pub async fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<(
                     println!("{report}");
                 }
                 report.into_result().map_err(anyhow::Error::from)
+            }
+            AuditCommand::PublicKey => {
+                let key = citadel.audit_public_key();
+                if global.json {
+                    output::json(&serde_json::json!({
+                        "algorithm": "ed25519",
+                        "public_key": key.to_hex(),
+                        "key_id": key.key_id(),
+                    }))
+                } else {
+                    println!("ed25519 {} (key id {})", key.to_hex(), key.key_id());
+                    Ok(())
+                }
             }
             AuditCommand::Export { format, since } => {
                 let mut stdout = std::io::stdout().lock();

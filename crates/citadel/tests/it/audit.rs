@@ -126,6 +126,10 @@ fn export_carries_hashes_and_checkpoints() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines[0]["type"], "header");
+    let key: serde_json::Value =
+        serde_json::from_str(&home.admin_ok(&["audit", "public-key", "--json"])).unwrap();
+    assert_eq!(lines[0]["public_key"], key["public_key"]);
+    assert_eq!(lines[0]["key_id"], key["key_id"]);
     assert!(lines.iter().any(|l| l["type"] == "checkpoint"));
     assert!(lines
         .iter()
