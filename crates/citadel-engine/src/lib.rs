@@ -34,7 +34,8 @@ pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, ModelConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_batch, generate_text, FinishReason, Flow, GenerateParams, Generation, TextGeneration,
+    generate, generate_batch, generate_text, FinishReason, Flow, GenerateParams, Generation,
+    TextGeneration,
 };
 pub use kv_cache::KvCache;
 pub use lora::LoraConfig;
