@@ -2,7 +2,6 @@
 //! engine on a model folder, or on random weights of a reference shape.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use citadel_engine::bench::{self, BenchConfig, BenchReport};
 use citadel_engine::{Device, Model, ModelConfig};
@@ -30,30 +29,8 @@ pub struct BenchEngineArgs {
     pub json: bool,
 }
 
-/// glibc malloc settings for training: blocks up to 32 MiB come from the heap, and the heap is
-/// never trimmed. By default glibc unmaps the hundreds of megabytes of activations a training
-/// step frees, and the next step pays page faults and kernel page zeroing for all of them again
-/// (a quarter of a SmolLM2-135M step; this setting made training 15-50% faster here).
-const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:\
-glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456";
-
-/// Runs this command again in a child process with [`MALLOC_TUNABLES`] (glibc reads them at
-/// start only), unless `GLIBC_TUNABLES` is already set or the C library is not glibc. Exits with
-/// the child's status when it ran; returns when the caller should do the work itself.
-pub(crate) fn relaunch_with_malloc_tunables() -> anyhow::Result<()> {
-    if !cfg!(target_env = "gnu") || std::env::var_os("GLIBC_TUNABLES").is_some() {
-        return Ok(());
-    }
-    let status = Command::new(std::env::current_exe()?)
-        .args(std::env::args_os().skip(1))
-        .env("GLIBC_TUNABLES", MALLOC_TUNABLES)
-        .status()?;
-    std::process::exit(status.code().unwrap_or(1))
-}
-
 /// Runs `citadel bench engine`.
 pub fn run(args: BenchEngineArgs) -> anyhow::Result<()> {
-    relaunch_with_malloc_tunables()?;
     if let Some(threads) = args.threads {
         citadel_engine::set_num_threads(threads as usize);
     }

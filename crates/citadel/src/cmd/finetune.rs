@@ -101,7 +101,6 @@ struct Summary {
 
 /// Runs `citadel finetune`.
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
-    super::bench_engine::relaunch_with_malloc_tunables()?;
     let device = Device::Cpu;
     let tokenizer = Tokenizer::from_dir(&args.model)?;
     let mut model = Model::load(&args.model, &device)?;

@@ -10,6 +10,7 @@ pub mod finetune;
 pub mod generate;
 pub mod grant;
 pub mod init;
+pub mod malloc;
 pub mod output;
 pub mod principal;
 pub mod session;
@@ -107,6 +108,15 @@ pub enum BenchCommand {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
+    if matches!(
+        command,
+        Command::Finetune(_) | Command::Bench(BenchCommand::Engine(_))
+    ) {
+        if let Err(err) = malloc::relaunch_with_malloc_tunables() {
+            eprintln!("error: {}", output::one_line(&err));
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match command {
         Command::Generate(args) => session::authenticated_sync(&global, |_| generate::run(args)),
         Command::Finetune(args) => session::authenticated_sync(&global, |_| finetune::run(args)),

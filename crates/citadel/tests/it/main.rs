@@ -1,5 +1,8 @@
 //! Integration tests that drive the real `citadel` binary against a fresh home.
 
+// Test helpers may fail loudly: clippy's test exemption covers `#[test]` functions only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod artifacts;
 mod audit;
 mod auth;
