@@ -98,6 +98,13 @@ fn invoke_tokens_cannot_manage() {
         EXIT_PERMISSION_DENIED,
     );
     assert!(err.contains("invoke"), "{err}");
+    // An invoke token must not mint itself a control token (scope escalation).
+    let err = run_fails(
+        home.as_token(&invoke)
+            .args(["token", "create", "--scope", "control"]),
+        EXIT_PERMISSION_DENIED,
+    );
+    assert!(err.contains("invoke"), "{err}");
     let err = run_fails(
         home.as_token(&invoke).args(["audit", "query"]),
         EXIT_PERMISSION_DENIED,
