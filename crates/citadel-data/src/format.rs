@@ -285,6 +285,54 @@ mod tests {
         }
     }
 
+    /// Deterministic pseudo-random bytes, biased towards JSON and CSV punctuation.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"{}[]\",:\\\n\r 0123456789.eE-+tfnulrsa\xc3\xa9\xff";
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % ALPHABET.len() as u64) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        for seed in 0..300 {
+            let bytes = noise(seed, 1 + (seed as usize * 37) % 600);
+            let mut prefixed = b"{\"a\":".to_vec();
+            prefixed.extend_from_slice(&bytes);
+            for input in [bytes.clone(), prefixed] {
+                for format in [Format::Jsonl, Format::Csv] {
+                    let reader =
+                        RowReader::from_buf_read(std::io::Cursor::new(input.clone()), format);
+                    let results: Vec<_> = reader.unwrap().collect();
+                    // At most one error, and only as the last item.
+                    let errors = results.iter().filter(|r| r.is_err()).count();
+                    assert!(errors <= 1);
+                    if errors == 1 {
+                        assert!(results.last().unwrap().is_err());
+                    }
+                }
+            }
+            if seed % 10 == 0 {
+                let path = dir.path().join("noise.parquet");
+                let mut file = b"PAR1".to_vec();
+                file.extend_from_slice(&bytes);
+                file.extend_from_slice(&(bytes.len() as u32 / 2).to_le_bytes());
+                file.extend_from_slice(b"PAR1");
+                std::fs::write(&path, &file).unwrap();
+                if let Ok(reader) = RowReader::open(&path, Format::Parquet) {
+                    let _ = reader.count();
+                }
+            }
+        }
+    }
+
     #[test]
     fn row_reader_from_stream_and_file() {
         let rows: Vec<Row> =
