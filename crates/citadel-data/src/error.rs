@@ -115,12 +115,23 @@ pub enum DataError {
         reason: String,
     },
 
-    /// An anonymization policy file does not parse.
-    #[error("invalid anonymization policy: {source}")]
-    Policy {
-        /// The TOML error (it names the line and key).
+    /// An anonymization policy file is not valid TOML.
+    #[error("anonymization policy, line {line}: {message}")]
+    PolicySyntax {
+        /// 1-based line of the error.
+        line: usize,
+        /// The TOML parser's message.
+        message: String,
+        /// The TOML error.
+        source: Box<toml::de::Error>,
+    },
+
+    /// The PII engine refused (a missing key, an invalid finding span).
+    #[error("PII engine: {source}")]
+    Pii {
+        /// The engine's error.
         #[from]
-        source: toml::de::Error,
+        source: citadel_pii::PiiError,
     },
 
     /// A file path has no extension that names a format.

@@ -26,27 +26,40 @@
 //! (never the latest; protected versions are held). **Erasure**: [`erase_rows`] streams a stored
 //! version through an [`EraseCondition`] into a new [`RowWriter`].
 //!
+//! **PII**: feed every row of a version to a [`PiiScanner`] (built on a shared
+//! `citadel_pii::Analyzer`) and store the [`PiiVerdict`] (per-field counts, masked samples,
+//! `high_confidence_unredacted` for the training guard). [`AnonymizePolicy::from_toml`] reads a
+//! policy file; [`anonymize_rows`] streams a version through it into a new [`RowWriter`] with the
+//! dataset's [`AnonymizeKeys`].
+//!
 //! # Modules
-//! - [`format`]: JSONL, CSV and Parquet readers yielding [`Row`]s, with record-size limits.
+//! - [`format`](mod@format): JSONL, CSV and Parquet readers yielding [`Row`]s, with record-size limits.
 //! - [`schema`]: schema inference with type widening.
 //! - [`encode`]: canonical JSONL writer (count, SHA-256, schema) and its reader.
 //! - [`rules`]: column masks, row filters, viewers.
 //! - [`version`]: version selectors and time travel.
 //! - [`retention`]: retention policies and durations.
 //! - [`erase`]: erasure conditions and the streaming erase.
+//! - [`scan`]: PII verdicts over rows.
+//! - [`anonymize`]: anonymization policies and the streaming rewrite.
 //!
 //! Nothing here panics on input: malformed data is an [`DataError`] whose message is one line
 //! naming the line, column or rule, never a row value.
 
+pub mod anonymize;
 pub mod encode;
 pub mod erase;
 pub mod error;
 pub mod format;
 pub mod retention;
 pub mod rules;
+pub mod scan;
 pub mod schema;
 pub mod version;
 
+pub use anonymize::{
+    anonymize_rows, AnonymizeKeys, AnonymizePolicy, AnonymizeReport, ColumnRule, RowAnonymizer,
+};
 pub use encode::{encode_row, EncodeSummary, RowWriter, StoredRows};
 pub use erase::{erase_rows, EraseCondition, EraseReport};
 pub use error::{DataError, Result};
@@ -56,5 +69,6 @@ pub use rules::{
     values_match, ColumnMask, FilterCondition, MaskFunction, RowFilter, RowPolicy, RuleKind,
     RuleOutcome, Viewer,
 };
+pub use scan::{mask_sample, PiiScanner, PiiVerdict, Sample, DEFAULT_THRESHOLD};
 pub use schema::{Column, DataType, Schema, SchemaBuilder};
 pub use version::{select, split_name_selector, VersionInfo, VersionMeta, VersionSelector};
