@@ -87,7 +87,15 @@ impl Actor {
         }
     }
 
-    /// The actor of failed authentications.
+    /// Citadel itself, for housekeeping no principal asked for (recording a home's first key).
+    pub fn system() -> Self {
+        Actor {
+            id: None,
+            name: "system".to_owned(),
+        }
+    }
+
+    /// The unauthenticated caller of a refused request.
     pub fn anonymous() -> Self {
         Actor {
             id: None,

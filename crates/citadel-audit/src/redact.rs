@@ -2,14 +2,13 @@
 //!
 //! A value is masked when its key names a secret (a `_`/`-`/`.`-separated segment such as `token`,
 //! `secret`, `password` or `key`, unless the key ends in a harmless segment such as `id` or `name`),
-//! and any `cit_pat_…` token inside any string is masked wherever it appears.
+//! and any string is passed through [`citadel_redact::redact`], which masks every secret value the
+//! process has loaded and well-known credential shapes (`cit_pat_…`, `hf_…`, AWS key ids, …).
 
 use serde_json::Value;
 
-/// What replaces a masked value.
-pub const REDACTED: &str = "[REDACTED]";
+pub use citadel_redact::REDACTED;
 
-const TOKEN_PREFIX: &str = "cit_pat_";
 const SECRET_SEGMENTS: &[&str] = &[
     "token",
     "secret",
@@ -41,7 +40,10 @@ pub fn redact_params(params: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact_params).collect()),
-        Value::String(s) => Value::String(mask_tokens(&s)),
+        Value::String(s) => match citadel_redact::redact(&s) {
+            std::borrow::Cow::Borrowed(_) => Value::String(s),
+            std::borrow::Cow::Owned(masked) => Value::String(masked),
+        },
         other => other,
     }
 }
@@ -57,26 +59,6 @@ fn is_secret_key(key: &str) -> bool {
         .last()
         .is_some_and(|s| HARMLESS_LAST_SEGMENTS.contains(s));
     names_secret && !harmless
-}
-
-/// Replaces every `cit_pat_` followed by token characters with [`REDACTED`].
-fn mask_tokens(s: &str) -> String {
-    if !s.contains(TOKEN_PREFIX) {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find(TOKEN_PREFIX) {
-        out.push_str(&rest[..at]);
-        out.push_str(REDACTED);
-        let after = &rest[at + TOKEN_PREFIX.len()..];
-        let token_len = after
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(after.len());
-        rest = &after[token_len..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

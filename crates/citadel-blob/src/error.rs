@@ -20,14 +20,15 @@ pub enum Error {
         /// The object key that was looked up.
         location: String,
     },
-    /// The reference's data key is wrapped by a different key-encryption key than the one offered.
+    /// The data key is wrapped by a key-encryption key this process does not hold.
     #[error(
-        "the artifact's data key is wrapped by key-encryption key {wrapped_by}, not by {offered}"
+        "the data key is wrapped by key-encryption key {wrapped_by}, which is not among the keys \
+         held ({offered}); restore that key or finish the key rotation"
     )]
     KekMismatch {
         /// Key id recorded in the reference.
         wrapped_by: String,
-        /// Key id of the key-encryption key that was offered.
+        /// Ids of the key-encryption keys held.
         offered: String,
     },
     /// Unwrapping a data key failed: wrong key-encryption key, wrong binding, or a tampered wrapped key.

@@ -4,6 +4,7 @@
 //! them on drop, and never prints them: `Debug` shows the key id only.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -119,6 +120,75 @@ impl fmt::Debug for Kek {
     }
 }
 
+/// The key-encryption keys a process holds: the active one, which wraps new data keys, and any
+/// others still needed to unwrap data keys (a key being rotated away, or the next key of a
+/// rotation interrupted after its commit). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    active: Arc<Kek>,
+    others: Vec<Arc<Kek>>,
+}
+
+impl KeyRing {
+    /// A ring holding only `active`.
+    pub fn new(active: impl Into<Arc<Kek>>) -> Self {
+        Self {
+            active: active.into(),
+            others: Vec::new(),
+        }
+    }
+
+    /// The same ring also holding `kek` for unwrapping (ignored when already held).
+    pub fn with_other(mut self, kek: impl Into<Arc<Kek>>) -> Self {
+        let kek = kek.into();
+        if self.get(kek.id()).is_none() {
+            self.others.push(kek);
+        }
+        self
+    }
+
+    /// The key that wraps new data keys.
+    pub fn active(&self) -> &Arc<Kek> {
+        &self.active
+    }
+
+    /// The held key with this id, active or not.
+    pub fn get(&self, kek_id: &str) -> Option<&Arc<Kek>> {
+        std::iter::once(&self.active)
+            .chain(&self.others)
+            .find(|kek| kek.id() == kek_id)
+    }
+
+    /// Ids of every held key, active first.
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(&self.active)
+            .chain(&self.others)
+            .map(|kek| kek.id().to_owned())
+            .collect()
+    }
+
+    /// Unwraps a data key wrapped by the key `kek_id`, which must be held.
+    pub fn unwrap(&self, kek_id: &str, wrapped: &WrappedKey, aad: &[u8]) -> Result<DataKey> {
+        let kek = self.get(kek_id).ok_or_else(|| Error::KekMismatch {
+            wrapped_by: kek_id.to_owned(),
+            offered: self.ids().join(", "),
+        })?;
+        kek.unwrap(wrapped, aad)
+    }
+}
+
+impl From<Arc<Kek>> for KeyRing {
+    fn from(kek: Arc<Kek>) -> Self {
+        Self::new(kek)
+    }
+}
+
+impl From<Kek> for KeyRing {
+    fn from(kek: Kek) -> Self {
+        Self::new(kek)
+    }
+}
+
 /// A per-artifact (or per-secret) data key; zeroized on drop, never printed.
 pub struct DataKey {
     key: Zeroizing<[u8; KEY_LEN]>,
@@ -130,6 +200,47 @@ impl DataKey {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         random_fill(key.as_mut())?;
         Ok(Self { key })
+    }
+
+    /// Encrypts a short message (a secret value) under this data key, bound to `aad`:
+    /// `nonce (12) ‖ ciphertext ‖ tag (16)`. Each data key seals one message, so a random nonce
+    /// never repeats under a key.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_fill(&mut nonce)?;
+        let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(plaintext);
+        let tag = self
+            .aead()?
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut sealed[NONCE_LEN..],
+            )
+            .map_err(|_| Error::Key("sealing the message failed"))?;
+        sealed.extend_from_slice(tag.as_ref());
+        Ok(sealed)
+    }
+
+    /// Decrypts what [`DataKey::seal`] produced; fails with [`Error::Unwrap`] on a wrong key,
+    /// wrong `aad` or tampering. The plaintext is zeroized when dropped.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let (nonce, body) = sealed
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(Error::Unwrap)?;
+        let mut buffer = Zeroizing::new(body.to_vec());
+        let len = self
+            .aead()?
+            .open_in_place(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut buffer,
+            )
+            .map_err(|_| Error::Unwrap)?
+            .len();
+        buffer.truncate(len);
+        Ok(buffer)
     }
 
     /// The AES-256-GCM key for sealing or opening content with this data key.
@@ -224,6 +335,39 @@ mod tests {
         assert!(!debug.contains(&hex::encode(kek.to_bytes().as_ref())));
         assert_eq!(format!("{:?}", DataKey::generate().unwrap()), "DataKey(..)");
         assert!(Kek::from_bytes(&[0u8; 31]).is_err());
+    }
+
+    #[test]
+    fn key_ring_finds_keys_by_id() {
+        let active = Kek::generate().unwrap();
+        let old = Kek::generate().unwrap();
+        let data_key = DataKey::generate().unwrap();
+        let wrapped = old.wrap(&data_key, b"a").unwrap();
+        let old_id = old.id().to_owned();
+        let ring = KeyRing::new(active).with_other(old);
+        assert_eq!(ring.ids().len(), 2);
+        assert!(ring.unwrap(&old_id, &wrapped, b"a").is_ok());
+        let alone = KeyRing::new(Kek::generate().unwrap());
+        assert!(matches!(
+            alone.unwrap(&old_id, &wrapped, b"a"),
+            Err(Error::KekMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn sealed_messages_are_bound_to_key_and_aad() {
+        let key = DataKey::generate().unwrap();
+        let sealed = key.seal(b"hunter2", b"scope/key/1").unwrap();
+        assert_eq!(&*key.open(&sealed, b"scope/key/1").unwrap(), b"hunter2");
+        assert!(key.open(&sealed, b"scope/other/1").is_err());
+        assert!(DataKey::generate()
+            .unwrap()
+            .open(&sealed, b"scope/key/1")
+            .is_err());
+        let mut tampered = sealed.clone();
+        tampered[14] ^= 1;
+        assert!(key.open(&tampered, b"scope/key/1").is_err());
+        assert!(key.open(&sealed[..5], b"scope/key/1").is_err());
     }
 
     #[test]

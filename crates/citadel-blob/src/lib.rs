@@ -25,7 +25,7 @@ pub use bench::{bench_throughput, ThroughputReport};
 pub use config::BlobConfig;
 pub use error::{Error, IntegrityFailure, Result};
 pub use format::{DEFAULT_CHUNK_SIZE, FORMAT_VERSION};
-pub use kek::{DataKey, Kek, WrappedKey, KEY_LEN};
+pub use kek::{DataKey, Kek, KeyRing, WrappedKey, KEY_LEN};
 pub use reader::ArtifactReader;
 pub use reference::ArtifactRef;
 pub use store::BlobStore;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::address::{check_location, Digest};
 use crate::error::{Error, Result};
 use crate::format::{ArtifactId, Layout, ARTIFACT_ID_LEN, FORMAT_VERSION};
-use crate::kek::{DataKey, Kek, WrappedKey};
+use crate::kek::{DataKey, Kek, KeyRing, WrappedKey};
 
 /// Domain separation for the associated data of a wrapped artifact data key.
 const WRAP_CONTEXT: &[u8] = b"citadel-blob/data-key/v1";
@@ -42,9 +42,10 @@ pub(crate) struct Parsed {
 }
 
 impl ArtifactRef {
-    /// The same artifact with its data key re-wrapped from `old` to `new`. Pure: touches no storage.
-    pub fn rewrapped(&self, old: &Kek, new: &Kek) -> Result<ArtifactRef> {
-        let data_key = self.unwrap_key(old)?;
+    /// The same artifact with its data key re-wrapped to `new`. Pure: touches no storage.
+    /// `keys` must hold the key that wraps it now.
+    pub fn rewrapped(&self, keys: &KeyRing, new: &Kek) -> Result<ArtifactRef> {
+        let data_key = self.unwrap_key(keys)?;
         let artifact_id = self.parse()?.artifact_id;
         Ok(ArtifactRef {
             kek_id: new.id().to_string(),
@@ -53,15 +54,13 @@ impl ArtifactRef {
         })
     }
 
-    /// Unwraps the data key with `kek`, which must be the one the reference names.
-    pub(crate) fn unwrap_key(&self, kek: &Kek) -> Result<DataKey> {
-        if self.kek_id != kek.id() {
-            return Err(Error::KekMismatch {
-                wrapped_by: self.kek_id.clone(),
-                offered: kek.id().to_string(),
-            });
-        }
-        kek.unwrap(&self.wrapped_key, &wrap_aad(&self.parse()?.artifact_id))
+    /// Unwraps the data key with the key of `keys` the reference names.
+    pub(crate) fn unwrap_key(&self, keys: &KeyRing) -> Result<DataKey> {
+        keys.unwrap(
+            &self.kek_id,
+            &self.wrapped_key,
+            &wrap_aad(&self.parse()?.artifact_id),
+        )
     }
 
     /// Validates the fields and derives what reading needs.

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -17,7 +16,7 @@ use crate::backend::{Backend, Staged};
 use crate::config::BlobConfig;
 use crate::error::{Error, Result};
 use crate::format::{ChunkCipher, ARTIFACT_ID_LEN, DEFAULT_CHUNK_SIZE, FORMAT_VERSION};
-use crate::kek::{random_fill, DataKey, Kek};
+use crate::kek::{random_fill, DataKey, Kek, KeyRing};
 use crate::local::{run_blocking, sync_dir, FileSink};
 use crate::reader::{self, ArtifactReader};
 use crate::reference::{wrap_aad, ArtifactRef};
@@ -30,7 +29,7 @@ const READ_TO_VEC_PREALLOCATION: u64 = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct BlobStore {
     backend: Backend,
-    kek: Arc<Kek>,
+    keys: KeyRing,
     /// Serializes publication within this process, so that concurrent puts of the same content agree
     /// on one object even where the server's conditional copy is not atomic (across processes, that
     /// takes a server whose `If-None-Match` is atomic, as Amazon S3's is).
@@ -39,10 +38,12 @@ pub struct BlobStore {
 
 impl BlobStore {
     /// Opens the configured store and removes staging leftovers of earlier crashed writes.
-    pub async fn open(config: &BlobConfig, kek: Arc<Kek>) -> Result<Self> {
+    /// New data keys are wrapped by the ring's active key; reads unwrap with whichever held key
+    /// the reference names.
+    pub async fn open(config: &BlobConfig, keys: impl Into<KeyRing>) -> Result<Self> {
         let store = Self {
             backend: Backend::open(config).await?,
-            kek,
+            keys: keys.into(),
             publishing: tokio::sync::Mutex::new(()),
         };
         let removed = store.cleanup_staging().await?;
@@ -57,7 +58,12 @@ impl BlobStore {
 
     /// Id of the key-encryption key new artifacts are wrapped with.
     pub fn kek_id(&self) -> &str {
-        self.kek.id()
+        self.keys.active().id()
+    }
+
+    /// The key-encryption keys this store holds.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// Stores everything `source` yields; returns the reference to keep in the database row. When it
@@ -110,8 +116,11 @@ impl BlobStore {
             chunk_size: DEFAULT_CHUNK_SIZE,
             artifact_id: hex::encode(artifact_id),
             location: encrypted.digest.location(),
-            kek_id: self.kek.id().to_string(),
-            wrapped_key: self.kek.wrap(&data_key, &wrap_aad(&artifact_id))?,
+            kek_id: self.keys.active().id().to_string(),
+            wrapped_key: self
+                .keys
+                .active()
+                .wrap(&data_key, &wrap_aad(&artifact_id))?,
         };
         let published = self.publish(&staged, reference, encrypted).await;
         if let Err(e) = self.backend.discard(staged).await {
@@ -167,7 +176,7 @@ impl BlobStore {
         let same_content = existing.digest == ours.digest
             && existing.size == ours.size
             && existing.location == ours.location;
-        if same_content && existing.unwrap_key(&self.kek).is_ok() {
+        if same_content && existing.unwrap_key(&self.keys).is_ok() {
             Ok(Some(existing))
         } else {
             Ok(None)
@@ -177,7 +186,7 @@ impl BlobStore {
     /// Opens a verifying reader over an artifact's plaintext.
     pub async fn open_reader(&self, reference: &ArtifactRef) -> Result<ArtifactReader> {
         let parsed = reference.parse()?;
-        let data_key = reference.unwrap_key(&self.kek)?;
+        let data_key = reference.unwrap_key(&self.keys)?;
         let cipher = ChunkCipher::new(data_key.aead()?, parsed.artifact_id, reference.chunk_size)?;
         let source = self.backend.source(&reference.location).await?;
         Ok(reader::spawn(source, cipher, parsed.layout, parsed.digest))
@@ -263,16 +272,11 @@ impl BlobStore {
             .await
     }
 
-    /// Re-wraps an artifact's data key from `old` to `new` without rewriting the artifact, and updates
-    /// the deduplication record when it holds this artifact's key under `old`. Store the returned
-    /// reference in place of the old one.
-    pub async fn rewrap(
-        &self,
-        reference: &ArtifactRef,
-        old: &Kek,
-        new: &Kek,
-    ) -> Result<ArtifactRef> {
-        let rewrapped = reference.rewrapped(old, new)?;
+    /// Re-wraps an artifact's data key to `new` (unwrapping with this store's keys) without
+    /// rewriting the artifact, and updates the deduplication record when it holds this artifact's
+    /// old reference. Store the returned reference in place of the old one.
+    pub async fn rewrap(&self, reference: &ArtifactRef, new: &Kek) -> Result<ArtifactRef> {
+        let rewrapped = reference.rewrapped(&self.keys, new)?;
         let record_at = record_location(&reference.location);
         if let Some(record) = self.backend.read_small(&record_at).await? {
             let record = serde_json::from_slice::<ArtifactRef>(&record).ok();

@@ -63,6 +63,7 @@ impl Citadel {
             created_at: OffsetDateTime::now_utc(),
             created_by: Some(ctx.principal.id),
         };
+        crate::keys::ensure_active_key(&mut tx, &record.kek_id).await?;
         let inserted = tx.insert_artifact(&record).await?;
         tx.commit(ctx.event(ACTION).with_params(json!({
             "digest": reference.digest,
@@ -141,7 +142,7 @@ impl Citadel {
 }
 
 /// Rebuilds the blob reference from its database row.
-fn artifact_ref(record: &ArtifactRecord) -> Result<ArtifactRef> {
+pub(crate) fn artifact_ref(record: &ArtifactRecord) -> Result<ArtifactRef> {
     let invalid =
         |what: &str| Error::InvalidInput(format!("artifact row {}: invalid {what}", record.digest));
     Ok(ArtifactRef {

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use citadel_audit::{Actor, EventDraft, Signer};
-use citadel_blob::Kek;
 use citadel_core::{
     Effect, Principal, PrincipalId, PrincipalKind, Privilege, RequestId, SecurableId, SecurableKind,
 };
@@ -107,12 +105,12 @@ async fn create_home(home: &Home, options: &InitOptions) -> Result<InitReport> {
         action: "create",
         source,
     })?;
-    let kek = Kek::generate()?;
-    let kek_text = zeroize::Zeroizing::new(format!(
-        "{}\n",
-        base64::engine::general_purpose::STANDARD.encode(kek.to_bytes().as_slice())
-    ));
-    home.write_private(&home.kek_path(), kek_text.as_bytes())?;
+    create_private_dir(&home.root().join("keys")).map_err(|source| Error::Home {
+        path: home.root().join("keys"),
+        action: "create",
+        source,
+    })?;
+    let (key_provider, keys) = crate::keys::create_for_init(home)?;
     let pkcs8 = Signer::generate_pkcs8()?;
     home.write_private(&home.signing_key_path(), &pkcs8)?;
     let signer = std::sync::Arc::new(Signer::from_pkcs8(&pkcs8)?);
@@ -137,7 +135,11 @@ async fn create_home(home: &Home, options: &InitOptions) -> Result<InitReport> {
     let token = pat::generate()?;
     let expires_at =
         OffsetDateTime::now_utc() + time::Duration::days(i64::from(config.tokens.default_ttl_days));
-    let admin = bootstrap(&store, &options.admin_name, &token, expires_at).await;
+    let kek = KekToRecord {
+        id: keys.active().id(),
+        provider: key_provider.kind(),
+    };
+    let admin = bootstrap(&store, &options.admin_name, &token, expires_at, kek).await;
     let admin = match admin {
         Ok(admin) => admin,
         Err(err) => {
@@ -166,8 +168,10 @@ async fn bootstrap(
     admin_name: &str,
     token: &SecretString,
     expires_at: OffsetDateTime,
+    kek: KekToRecord<'_>,
 ) -> Result<Principal> {
     let mut tx = store.begin_write().await?;
+    tx.activate_kek(kek.id, kek.provider, None).await?;
     let mut groups = Vec::new();
     for name in BOOTSTRAP_GROUPS {
         groups.push((
@@ -252,9 +256,17 @@ async fn bootstrap(
         "catalogs": BOOTSTRAP_CATALOGS,
         "schemas": BOOTSTRAP_SCHEMAS,
         "groups": BOOTSTRAP_GROUPS,
+        "kek_id": kek.id,
+        "provider": kek.provider,
     }));
     tx.commit(event).await?;
     Ok(admin)
+}
+
+/// The key-encryption key a new home starts with (its id, never the key).
+struct KekToRecord<'a> {
+    id: &'a str,
+    provider: &'static str,
 }
 
 async fn create(

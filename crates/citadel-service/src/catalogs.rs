@@ -146,7 +146,10 @@ impl Citadel {
         Ok(out)
     }
 
-    async fn securable_info(&self, securable: citadel_store::Securable) -> Result<SecurableInfo> {
+    pub(crate) async fn securable_info(
+        &self,
+        securable: citadel_store::Securable,
+    ) -> Result<SecurableInfo> {
         Ok(SecurableInfo {
             kind: securable.kind,
             owner: match securable.owner_id {

@@ -7,6 +7,13 @@ pub const TOKEN: &str = "CITADEL_TOKEN";
 /// A database URL that overrides the config file's (`sqlite://…` or `postgres://…`).
 pub const DATABASE_URL: &str = "CITADEL_DATABASE_URL";
 
+/// Log filter for stderr (`warn` by default; e.g. `info`, `citadel_blob=debug`).
+pub const LOG: &str = "CITADEL_LOG";
+/// The key-encryption key (base64 of 32 bytes) for containers; replaces the home's key file.
+pub const MASTER_KEY: &str = "CITADEL_MASTER_KEY";
+/// The previous master key, set only while `citadel keys rotate` moves data keys off it.
+pub const MASTER_KEY_PREVIOUS: &str = "CITADEL_MASTER_KEY_PREVIOUS";
+
 /// Reads a variable, treating an empty value as unset.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())

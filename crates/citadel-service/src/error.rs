@@ -68,6 +68,13 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     #[error("the audit log failed verification at seq {seq}")]
     AuditTampered { seq: u64 },
+    #[error(
+        "the key-encryption key was rotated by another process while this operation ran; \
+         nothing was stored: run it again"
+    )]
+    KeyRotated,
+    #[error(transparent)]
+    Vault(#[from] citadel_vault::Error),
     #[error("cryptography failure: {0}")]
     Crypto(&'static str),
     #[error(transparent)]
@@ -92,11 +99,21 @@ impl Error {
             | Self::NotInitialized(_) => ErrorKind::InvalidInput,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyExists { .. } | Self::AlreadyInitialized(_) => ErrorKind::AlreadyExists,
-            Self::Blob(citadel_blob::Error::Integrity { .. }) | Self::AuditTampered { .. } => {
-                ErrorKind::Integrity
+            Self::Blob(citadel_blob::Error::Integrity { .. })
+            | Self::AuditTampered { .. }
+            | Self::Vault(citadel_vault::Error::Tampered { .. }) => ErrorKind::Integrity,
+            Self::Vault(
+                citadel_vault::Error::InvalidSecret(_)
+                | citadel_vault::Error::Rotation(_)
+                | citadel_vault::Error::MalformedKey { .. },
+            ) => ErrorKind::InvalidInput,
+            Self::Vault(citadel_vault::Error::InsecurePermissions { .. }) => {
+                ErrorKind::PermissionDenied
             }
             Self::Home { .. }
             | Self::Crypto(_)
+            | Self::KeyRotated
+            | Self::Vault(_)
             | Self::Store(_)
             | Self::Blob(_)
             | Self::Audit(_) => ErrorKind::Internal,

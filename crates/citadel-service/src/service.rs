@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use citadel_audit::{Actor, EventDraft, PublicKey, Signer};
-use citadel_blob::{BlobStore, Kek};
+use citadel_blob::{BlobConfig, BlobStore, KeyRing};
 use citadel_core::{decide, Decision, Privilege, RequestId};
 use citadel_store::{Store, StoreOptions, WriteTx};
+use citadel_vault::KeyProvider;
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -21,6 +21,10 @@ pub struct Citadel {
     pub(crate) blobs: Arc<BlobStore>,
     pub(crate) public_key: PublicKey,
     pub(crate) config: Arc<Config>,
+    /// The key-encryption keys, the database's active key first.
+    pub(crate) keys: KeyRing,
+    pub(crate) key_provider: Arc<dyn KeyProvider>,
+    blob_config: BlobConfig,
 }
 
 impl Citadel {
@@ -36,7 +40,6 @@ impl Citadel {
         if credentials.exists() {
             home.check_private(&credentials)?;
         }
-        let kek = Arc::new(load_kek(home)?);
         let signer = Arc::new(Signer::from_pkcs8(
             &home.read_private(&home.signing_key_path())?,
         )?);
@@ -50,13 +53,25 @@ impl Citadel {
         if store.metastore().await?.is_none() {
             return Err(Error::NotInitialized(home.root().to_owned()));
         }
-        let blobs = Arc::new(BlobStore::open(&config.artifacts(home), kek).await?);
+        let key_provider = crate::keys::provider(home);
+        let keys = crate::keys::open_keys(&store, key_provider.as_ref()).await?;
+        let blob_config = config.artifacts(home);
+        let blobs = Arc::new(BlobStore::open(&blob_config, keys.clone()).await?);
         Ok(Self {
             store,
             blobs,
             public_key,
             config: Arc::new(config),
+            keys,
+            key_provider,
+            blob_config,
         })
+    }
+
+    /// Reopens the artifact store with the current keys (after a rotation).
+    pub(crate) async fn reopen_blobs(&mut self) -> Result<()> {
+        self.blobs = Arc::new(BlobStore::open(&self.blob_config, self.keys.clone()).await?);
+        Ok(())
     }
 
     /// Signs a checkpoint if events were added since the last one, and closes the database.
@@ -148,6 +163,22 @@ impl Citadel {
         Ok(decide(&ctx.subject(), privilege, chain.as_deref()))
     }
 
+    /// Whether any of `privileges` is allowed on `target` (nothing audited: for listings).
+    pub(crate) async fn allowed_any(
+        &self,
+        ctx: &Context,
+        privileges: &[Privilege],
+        target: &SecurableRef,
+    ) -> Result<bool> {
+        let chain = self
+            .store
+            .policy_chain(&target.db_name(), &ctx.principal_ids())
+            .await?;
+        Ok(privileges
+            .iter()
+            .any(|p| decide(&ctx.subject(), *p, chain.as_deref()).is_allowed()))
+    }
+
     /// Authorizes a read-only operation; a denial is audited in its own transaction.
     pub(crate) async fn authorize_read(
         &self,
@@ -200,13 +231,4 @@ impl Citadel {
             }
         }
     }
-}
-
-/// Reads the key-encryption key file (base64 of 32 bytes, 0600).
-fn load_kek(home: &Home) -> Result<Kek> {
-    let text = home.read_private(&home.kek_path())?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim_ascii())
-        .map_err(|_| Error::Crypto("the key-encryption key file is not base64"))?;
-    Ok(Kek::from_bytes(&bytes)?)
 }

@@ -131,6 +131,16 @@ async fn fetch_artifact<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(artifact_from_row).transpose()
 }
 
+/// Artifacts whose data key is wrapped by another key than `kek_id` (what a rotation re-wraps).
+pub(crate) async fn fetch_not_wrapped_by<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    kek_id: &str,
+) -> Result<Vec<ArtifactRecord>> {
+    let sql = format!("{ARTIFACT_SELECT} WHERE kek_id <> $1 ORDER BY digest");
+    let rows = sqlx::query(&sql).bind(kek_id).fetch_all(executor).await?;
+    rows.iter().map(artifact_from_row).collect()
+}
+
 fn artifact_from_row(row: &AnyRow) -> Result<ArtifactRecord> {
     let format_version = u64_col(row, "format_version")?;
     Ok(ArtifactRecord {

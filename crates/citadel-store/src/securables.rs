@@ -126,6 +126,16 @@ impl WriteTx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Deletes a securable with its grants and everything stored under it by cascade (secret
+    /// versions); `false` when it does not exist. Children must be deleted first.
+    pub async fn delete_securable(&mut self, id: SecurableId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM securables WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// A securable by full name, read inside this transaction.
     pub async fn securable_by_name(&mut self, full_name: &str) -> Result<Option<Securable>> {
         fetch_securable(self.conn(), "full_name", full_name).await

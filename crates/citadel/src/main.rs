@@ -5,6 +5,7 @@ mod cmd;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    cmd::logging::init();
     let cli = cmd::Cli::parse();
     cmd::run(cli)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use citadel_blob::{ArtifactRef, Error, Kek};
+use citadel_blob::{ArtifactRef, Error, Kek, KeyRing};
 
 use crate::support::{data, on_every_backend, Fixture};
 
@@ -44,11 +44,7 @@ async fn rewrap_rotates_without_rewriting(fixture: &Fixture) {
     let reference = fixture.store.put_bytes(plain.clone()).await.unwrap();
     let stored_before = fixture.raw_get(&reference.location).await;
     let new_kek = Arc::new(Kek::generate().unwrap());
-    let rotated = fixture
-        .store
-        .rewrap(&reference, &fixture.kek, &new_kek)
-        .await
-        .unwrap();
+    let rotated = fixture.store.rewrap(&reference, &new_kek).await.unwrap();
     assert_eq!(rotated.kek_id, new_kek.id());
     assert_ne!(rotated.wrapped_key, reference.wrapped_key);
     assert_eq!(fixture.raw_get(&reference.location).await, stored_before);
@@ -64,7 +60,15 @@ async fn rewrap_rotates_without_rewriting(fixture: &Fixture) {
         Err(Error::KekMismatch { .. })
     ));
     // Rewrapping with the wrong old key fails without touching anything.
-    assert!(rotated.rewrapped(&fixture.kek, &new_kek).is_err());
+    assert!(rotated
+        .rewrapped(&KeyRing::new(fixture.kek.clone()), &new_kek)
+        .is_err());
+    // A ring holding both keys reads either reference: the state in the middle of a rotation.
+    let both = fixture
+        .reopen_with_ring(KeyRing::new(new_kek.clone()).with_other(fixture.kek.clone()))
+        .await;
+    assert_eq!(both.read_to_vec(&reference).await.unwrap(), plain);
+    assert_eq!(both.read_to_vec(&rotated).await.unwrap(), plain);
     // The store under the new KEK deduplicates against the rotated record.
     let again = new_store.put_bytes(plain).await.unwrap();
     assert_eq!(again, rotated);

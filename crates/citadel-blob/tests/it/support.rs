@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use citadel_blob::{ArtifactRef, BlobConfig, BlobStore, Error, IntegrityFailure, Kek};
+use citadel_blob::{ArtifactRef, BlobConfig, BlobStore, Error, IntegrityFailure, Kek, KeyRing};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -79,6 +79,10 @@ impl Fixture {
     /// A second store on the same storage, with the given KEK (runs the open-time cleanup).
     pub async fn reopen_with(&self, kek: Arc<Kek>) -> BlobStore {
         BlobStore::open(&self.config, kek).await.unwrap()
+    }
+
+    pub async fn reopen_with_ring(&self, keys: KeyRing) -> BlobStore {
+        BlobStore::open(&self.config, keys).await.unwrap()
     }
 
     pub async fn raw_get(&self, location: &str) -> Vec<u8> {

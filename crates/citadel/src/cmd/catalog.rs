@@ -30,7 +30,7 @@ pub enum SchemaCommand {
     List { catalog: Identifier },
 }
 
-fn print(global: &GlobalArgs, items: Vec<SecurableInfo>) -> anyhow::Result<()> {
+pub(super) fn print(global: &GlobalArgs, items: Vec<SecurableInfo>) -> anyhow::Result<()> {
     if global.json {
         return output::json(&items);
     }

@@ -4,15 +4,20 @@
 pub mod artifact;
 pub mod audit;
 pub mod bench_engine;
+pub mod bench_pii;
 pub mod bench_store;
 pub mod catalog;
 pub mod finetune;
 pub mod generate;
 pub mod grant;
 pub mod init;
+pub mod keys;
+pub mod logging;
 pub mod malloc;
 pub mod output;
 pub mod principal;
+pub mod scan;
+pub mod secrets;
 pub mod session;
 pub mod token;
 pub mod whoami;
@@ -25,8 +30,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Citadel: a secure, self-hosted pipeline for fine-tuning and serving large language models.
 ///
-/// Every command but `init` runs as the principal of a personal access token taken from
-/// `--token`, `$CITADEL_TOKEN` or the home's credentials file.
+/// Every command but `init` and `keys generate` runs as the principal of a personal access token
+/// taken from `--token`, `$CITADEL_TOKEN` or the home's credentials file.
 ///
 /// Exit codes: 0 success, 1 failure, 2 not authenticated, 3 permission denied, 4 invalid input
 /// or not found, 5 integrity failure (tampered artifact or audit log).
@@ -85,6 +90,12 @@ pub enum Command {
     /// Store, fetch and list encrypted artifacts (admins).
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// Secret scopes and versioned, encrypted secrets (values never on the command line).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// The key-encryption key: status, rotation, and new keys for CITADEL_MASTER_KEY.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Query, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -92,6 +103,9 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Fine-tune a local model folder with LoRA on a JSONL dataset.
     Finetune(finetune::FinetuneArgs),
+    /// Scan files for personal data and secrets.
+    #[command(subcommand)]
+    Scan(scan::ScanCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -103,6 +117,8 @@ pub enum BenchCommand {
     Store(bench_store::BenchStoreArgs),
     /// Training and generation throughput of the engine.
     Engine(bench_engine::BenchEngineArgs),
+    /// PII analyzer throughput, and precision and recall on a generated labeled corpus.
+    Pii(bench_pii::BenchPiiArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -122,6 +138,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Finetune(args) => session::authenticated_sync(&global, |_| finetune::run(args)),
         Command::Bench(BenchCommand::Engine(args)) => {
             session::authenticated_sync(&global, |_| bench_engine::run(args))
+        }
+        Command::Scan(scan::ScanCommand::Pii(args)) => {
+            session::authenticated_sync(&global, |_| scan::run(global.json, args))
+        }
+        Command::Bench(BenchCommand::Pii(args)) => {
+            session::authenticated_sync(&global, |_| bench_pii::run(global.json, args))
         }
         command => session::block_on(dispatch(global, command)),
     };
@@ -151,8 +173,13 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Schema(cmd) => catalog::run_schema(&global, cmd).await,
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
+        Command::Secrets(cmd) => secrets::run(&global, cmd).await,
+        Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
-        Command::Generate(_) | Command::Finetune(_) | Command::Bench(BenchCommand::Engine(_)) => {
+        Command::Generate(_)
+        | Command::Finetune(_)
+        | Command::Scan(_)
+        | Command::Bench(BenchCommand::Engine(_) | BenchCommand::Pii(_)) => {
             unreachable_sync_command()
         }
     }

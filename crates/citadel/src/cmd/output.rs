@@ -3,8 +3,13 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde::Serialize;
 
-/// An error and its causes on one line, without repeating a cause the message already contains.
+/// An error and its causes on one line, without repeating a cause the message already contains,
+/// with secrets and credential shapes masked.
 pub fn one_line(err: &anyhow::Error) -> String {
+    citadel_redact::redact(&chain_line(err)).into_owned()
+}
+
+fn chain_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string().replace('\n', " ");

@@ -2,23 +2,6 @@
 
 use super::harness::*;
 
-/// Runs SQL against the home's SQLite database with the sqlite driver of sqlx.
-fn sql(home: &TestHome, statements: &[&str]) {
-    let url = format!("sqlite://{}", home.path("citadel.db").display());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        for statement in statements {
-            sqlx::query(statement).execute(&mut conn).await.unwrap();
-        }
-        conn.close().await.unwrap();
-    });
-}
-
 fn verify_json(home: &TestHome) -> (Option<i32>, serde_json::Value) {
     let output = home
         .admin()

@@ -81,6 +81,24 @@ impl TestHome {
     }
 }
 
+/// Runs SQL against the home's SQLite database with the sqlite driver of sqlx (to tamper with
+/// it the way an attacker with file access could).
+pub fn sql(home: &TestHome, statements: &[&str]) {
+    let url = format!("sqlite://{}", home.path("citadel.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+}
+
 /// `citadel --home ROOT` with no token from the environment.
 pub fn bare_command(root: &Path) -> Command {
     let mut cmd = Command::cargo_bin("citadel").unwrap();
@@ -88,7 +106,10 @@ pub fn bare_command(root: &Path) -> Command {
         .arg(root)
         .env_remove("CITADEL_TOKEN")
         .env_remove("CITADEL_HOME")
-        .env_remove("CITADEL_DATABASE_URL");
+        .env_remove("CITADEL_DATABASE_URL")
+        .env_remove("CITADEL_MASTER_KEY")
+        .env_remove("CITADEL_MASTER_KEY_PREVIOUS")
+        .env_remove("CITADEL_LOG");
     cmd
 }
 

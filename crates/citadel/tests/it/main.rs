@@ -9,4 +9,7 @@ mod auth;
 mod grants;
 mod harness;
 mod init;
+mod keys;
+mod pii;
 mod postgres;
+mod secrets;
