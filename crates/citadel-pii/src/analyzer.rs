@@ -241,3 +241,198 @@ fn private_key_footer(line: &[u8]) -> Option<usize> {
     memchr::memmem::find(rest.get(..close)?, b"PRIVATE KEY")?;
     Some(at + close + 5)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzer() -> Analyzer {
+        Analyzer::new(AnalyzerConfig::default()).unwrap()
+    }
+
+    /// The text of each finding, cut by char offsets.
+    fn spans(text: &str, findings: &[Finding]) -> Vec<(EntityType, String)> {
+        let chars: Vec<char> = text.chars().collect();
+        findings
+            .iter()
+            .map(|f| (f.entity_type, chars[f.start..f.end].iter().collect()))
+            .collect()
+    }
+
+    #[test]
+    fn char_offsets_after_multibyte_text() {
+        let text = "Zoë — naïve café 🙂 écrit à zoe@example.com puis appelle +33 1 23 45 67 89.";
+        let findings = analyzer().analyze(text);
+        assert_eq!(
+            spans(text, &findings),
+            [
+                (EntityType::EmailAddress, "zoe@example.com".to_owned()),
+                (EntityType::PhoneNumber, "+33 1 23 45 67 89".to_owned()),
+            ]
+        );
+        let email = text.find("zoe@").unwrap();
+        assert_eq!(findings[0].start, text[..email].chars().count());
+        assert_ne!(findings[0].start, email, "bytes and chars differ here");
+    }
+
+    #[test]
+    fn one_pass_finds_every_type() {
+        let text = "Dear John Smith, SSN 536-90-4399, card 4111-1111-1111-1111, IBAN \
+                    DE89 3704 0044 0532 0130 00, from 10.1.2.3 and fe80::1ff:fe23:4567:890a, \
+                    mac 00:1a:2b:3c:4d:5e, see https://example.com/x, born on March 3, 1985, \
+                    passport X12345678, driver's license D1234567, key AKIAIOSFODNN7EXAMPLE, \
+                    mail j@example.org or call (415) 555-2671.";
+        let found: Vec<EntityType> = analyzer()
+            .analyze(text)
+            .iter()
+            .map(|f| f.entity_type)
+            .collect();
+        let mut expected = vec![
+            EntityType::Person,
+            EntityType::UsSsn,
+            EntityType::CreditCard,
+            EntityType::IbanCode,
+            EntityType::IpAddress,
+            EntityType::IpAddress,
+            EntityType::MacAddress,
+            EntityType::Url,
+            EntityType::DateOfBirth,
+            EntityType::Passport,
+            EntityType::DriverLicense,
+            EntityType::Credential,
+            EntityType::EmailAddress,
+            EntityType::PhoneNumber,
+        ];
+        assert_eq!(found, expected);
+        expected.sort();
+        expected.dedup();
+        assert_eq!(expected.len(), EntityType::ALL.len());
+    }
+
+    #[test]
+    fn overlaps_keep_the_higher_score_then_the_longer_span() {
+        let c = |t, start, end, score| Candidate::new(t, start, end, score);
+        let kept = resolve(vec![
+            c(EntityType::Url, 0, 30, 0.6),
+            c(EntityType::EmailAddress, 5, 20, 0.95),
+            c(EntityType::Person, 25, 28, 0.5),
+            c(EntityType::PhoneNumber, 40, 50, 0.7),
+            c(EntityType::UsSsn, 40, 49, 0.7),
+            c(EntityType::IpAddress, 50, 55, 0.6),
+        ]);
+        let types: Vec<_> = kept.iter().map(|c| c.entity_type).collect();
+        assert_eq!(
+            types,
+            [
+                EntityType::EmailAddress,
+                EntityType::Person,
+                EntityType::PhoneNumber,
+                EntityType::IpAddress
+            ]
+        );
+        let text = "write to a@example.com";
+        let url = format!("https://x.org/?to={text}");
+        assert_eq!(analyzer().analyze(&url)[0].entity_type, EntityType::Url);
+    }
+
+    #[test]
+    fn config_filters_types_and_scores() {
+        let text = "Kevin paid with 4111 1111 1111 1111";
+        let only_cards = Analyzer::new(AnalyzerConfig {
+            entities: vec![EntityType::CreditCard],
+            ..AnalyzerConfig::default()
+        })
+        .unwrap();
+        let found = only_cards.analyze(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].entity_type, EntityType::CreditCard);
+        let strict = Analyzer::new(AnalyzerConfig {
+            min_score: 0.8,
+            ..AnalyzerConfig::default()
+        })
+        .unwrap();
+        assert_eq!(strict.analyze(text).len(), 1, "the bare name scores 0.5");
+        assert_eq!(analyzer().analyze(text).len(), 2);
+    }
+
+    #[test]
+    fn nothing_in_plain_prose_and_no_panic_on_odd_input() {
+        let a = analyzer();
+        assert!(a
+            .analyze("Apple pie was served after the talk; will you come?")
+            .is_empty());
+        for text in [
+            "",
+            "@",
+            "+",
+            "(",
+            "-----BEGIN",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "eyJ.",
+            "DE",
+            "DE8",
+            "é@é.é",
+            "1.2.3.4.5.6.7.8.9.0.1.2.3.4.5.6.7.8.9.0",
+            "(((((1))))) ++++1",
+            "\u{0}\u{7f}\u{10ffff}",
+        ] {
+            let findings = a.analyze(text);
+            let n = text.chars().count();
+            assert!(
+                findings.iter().all(|f| f.start < f.end && f.end <= n),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn line_scanner_offsets_and_private_keys_across_lines() {
+        let a = analyzer();
+        let mut scanner = a.lines();
+        let lines = [
+            "héllo\n",
+            "key: -----BEGIN EC PRIVATE KEY-----\n",
+            "MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5Nt\n",
+            "-----END EC PRIVATE KEY----- mail x@example.com\n",
+            "done\n",
+        ];
+        let mut seen = Vec::new();
+        for line in lines {
+            let findings = scanner.scan(line);
+            seen.push((
+                scanner.line_number(),
+                scanner.line_offset(),
+                spans(line, &findings),
+            ));
+        }
+        let key = |s: &str| (EntityType::Credential, s.to_owned());
+        assert_eq!(seen[0], (1, 0, vec![]));
+        assert_eq!(seen[1], (2, 6, vec![key("-----BEGIN EC PRIVATE KEY-----")]));
+        assert_eq!(
+            seen[2],
+            (
+                3,
+                42,
+                vec![key("MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5Nt")]
+            )
+        );
+        assert_eq!(
+            seen[3].2,
+            vec![
+                key("-----END EC PRIVATE KEY-----"),
+                (EntityType::EmailAddress, "x@example.com".to_owned())
+            ]
+        );
+        assert_eq!(seen[4].2, vec![]);
+        let whole: String = lines.concat();
+        let in_one = a.analyze(&whole);
+        assert_eq!(in_one[0].entity_type, EntityType::Credential);
+        assert_eq!(spans(&whole, &in_one)[0].1.lines().count(), 3);
+    }
+
+    #[test]
+    fn analyzer_is_shareable() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Analyzer>();
+    }
+}
