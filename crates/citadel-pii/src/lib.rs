@@ -53,7 +53,7 @@
 //!
 //! # Benchmark
 //!
-//! [`corpus::generate`] makes a labeled corpus of prose with planted entities and decoys;
+//! [`corpus::generate_corpus`] makes a labeled corpus of prose with planted entities and decoys;
 //! [`bench::evaluate`] measures throughput (one thread and all cores) and precision and recall
 //! per type.
 

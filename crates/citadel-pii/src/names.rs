@@ -1,7 +1,8 @@
-//! The name gazetteer: common given and family names, names that are also everyday words, and
-//! capitalized words that are never names, embedded from `data/*.txt`.
+//! The name gazetteer: common given and family names, names that are also everyday words,
+//! capitalized words that are never names (embedded from `data/*.txt`), and the words that turn a
+//! name into a place or a firm.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::text::FnvBuild;
@@ -17,15 +18,51 @@ fn entries(list: &'static str) -> impl Iterator<Item = &'static str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// The embedded name lists, parsed once.
+/// Words after a name that make the whole a place or an organization ("Washington Street").
+const ORG_SUFFIX: &[&str] = &[
+    "Street",
+    "Avenue",
+    "Road",
+    "Drive",
+    "Boulevard",
+    "Square",
+    "Inc",
+    "Ltd",
+    "Llc",
+    "Corp",
+    "Company",
+    "Bank",
+    "University",
+    "College",
+    "School",
+    "Institute",
+    "Hospital",
+    "Clinic",
+    "Center",
+    "Centre",
+    "Foundation",
+    "City",
+    "County",
+    "State",
+    "River",
+    "Lake",
+    "Hotel",
+    "Airport",
+    "Station",
+    "Museum",
+    "Church",
+    "Group",
+    "Partners",
+    "Post",
+    "Times",
+];
+
+/// The embedded name lists, parsed once into one map.
 #[derive(Debug)]
 pub(crate) struct Gazetteer {
     pub given_list: Vec<&'static str>,
     pub family_list: Vec<&'static str>,
-    given: HashSet<&'static str, FnvBuild>,
-    family: HashSet<&'static str, FnvBuild>,
-    ambiguous: HashSet<&'static str, FnvBuild>,
-    common: HashSet<&'static str, FnvBuild>,
+    words: HashMap<&'static str, WordKind, FnvBuild>,
 }
 
 /// What the gazetteer knows about a capitalized word.
@@ -35,31 +72,42 @@ pub(crate) struct WordKind {
     pub family: bool,
     /// Also an everyday word or a place ("Will", "May", "Brown", "Paris").
     pub ambiguous: bool,
-    /// Never a name ("The", "Monday", "Street").
+    /// Never a name ("The", "Monday").
     pub common: bool,
+    /// After a name, makes it a place or a firm ("Street", "Hospital", "Inc").
+    pub org: bool,
 }
 
 impl Gazetteer {
     fn load() -> Self {
         let given_list: Vec<_> = entries(GIVEN).collect();
         let family_list: Vec<_> = entries(FAMILY).collect();
+        let mut words: HashMap<&'static str, WordKind, FnvBuild> = HashMap::default();
+        for &w in &given_list {
+            words.entry(w).or_default().given = true;
+        }
+        for &w in &family_list {
+            words.entry(w).or_default().family = true;
+        }
+        for w in entries(AMBIGUOUS) {
+            words.entry(w).or_default().ambiguous = true;
+        }
+        for w in entries(COMMON) {
+            words.entry(w).or_default().common = true;
+        }
+        for &w in ORG_SUFFIX {
+            words.entry(w).or_default().org = true;
+        }
         Gazetteer {
-            given: given_list.iter().copied().collect(),
-            family: family_list.iter().copied().collect(),
-            ambiguous: entries(AMBIGUOUS).collect(),
-            common: entries(COMMON).collect(),
             given_list,
             family_list,
+            words,
         }
     }
 
+    /// One hash lookup per capitalized word.
     pub(crate) fn kind(&self, word: &str) -> WordKind {
-        WordKind {
-            given: self.given.contains(word),
-            family: self.family.contains(word),
-            ambiguous: self.ambiguous.contains(word),
-            common: self.common.contains(word),
-        }
+        self.words.get(word).copied().unwrap_or_default()
     }
 }
 
@@ -75,8 +123,18 @@ mod tests {
         let g = &*GAZETTEER;
         assert!(g.given_list.len() >= 300, "{}", g.given_list.len());
         assert!(g.family_list.len() >= 300, "{}", g.family_list.len());
-        assert_eq!(g.given.len(), g.given_list.len(), "given names repeat");
-        assert_eq!(g.family.len(), g.family_list.len(), "family names repeat");
+        let unique = |l: &[&str]| l.iter().collect::<std::collections::HashSet<_>>().len();
+        assert_eq!(
+            unique(&g.given_list),
+            g.given_list.len(),
+            "given names repeat"
+        );
+        assert_eq!(
+            unique(&g.family_list),
+            g.family_list.len(),
+            "family names repeat"
+        );
+        assert!(g.kind("Hospital").org && !g.kind("Hospital").given);
         assert!(g.kind("John").given && !g.kind("John").ambiguous);
         assert!(g.kind("Smith").family);
         assert!(g.kind("Will").given && g.kind("Will").ambiguous);

@@ -1,5 +1,6 @@
-//! Network identifiers: IPv6 and MAC addresses from one hex-and-colon regex pass (IPv6 parsed
-//! with `std::net`), and URLs from their scheme or `www.` keyword.
+//! Network identifiers: IPv6 and MAC addresses, found from separators (`:`, `-`, `.`, located
+//! with `memchr`) that sit between hex digits and checked with a hex-address regex on that
+//! token only (IPv6 parsed with `std::net`), and URLs from their scheme or `www.` keyword.
 
 use std::net::Ipv6Addr;
 
@@ -34,30 +35,74 @@ impl Network {
     /// IPv6 and MAC addresses.
     pub(crate) fn find_addresses(&self, text: &str, out: &mut Vec<Candidate>) {
         let bytes = text.as_bytes();
-        if memchr::memchr3(b':', b'-', b'.', bytes).is_none() {
-            return;
-        }
-        for m in self.hex.find_iter(text) {
-            let (start, mut end) = (m.start(), m.end());
-            while end > start && bytes.get(end - 1) == Some(&b'.') {
-                end -= 1;
+        let hexish = |i: usize| {
+            bytes
+                .get(i)
+                .is_some_and(|&b| b.is_ascii_hexdigit() || b == b':')
+        };
+        let token_byte = |i: usize| {
+            bytes
+                .get(i)
+                .is_some_and(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'-' | b'.'))
+        };
+        let mut done = 0;
+        for p in memchr::memchr3_iter(b':', b'-', b'.', bytes) {
+            // Only a separator between hex digits (or a `::`) can be part of an address.
+            let colon = bytes.get(p) == Some(&b':');
+            let left = p.checked_sub(1).is_some_and(|l| {
+                if colon {
+                    hexish(l)
+                } else {
+                    bytes.get(l).is_some_and(u8::is_ascii_hexdigit)
+                }
+            });
+            let right = if colon {
+                hexish(p + 1)
+            } else {
+                bytes.get(p + 1).is_some_and(u8::is_ascii_hexdigit)
+            };
+            if p < done || !(left && right) {
+                continue;
             }
-            let Some(token) = text.get(start..end) else {
+            let mut start = p;
+            while start > 0 && p - start < 48 && token_byte(start - 1) {
+                start -= 1;
+            }
+            let mut end = p + 1;
+            while end - p < 48 && token_byte(end) {
+                end += 1;
+            }
+            done = end;
+            let Some(window) = text.get(start..end) else {
                 continue;
             };
-            let glued = |b: Option<&u8>| b.is_some_and(|&b| b == b':' || b == b'-' || b == b'.');
-            if !boundary_before(bytes, start)
-                || !boundary_after(bytes, end)
-                || glued(start.checked_sub(1).and_then(|i| bytes.get(i)))
-                || (glued(bytes.get(end)) && bytes.get(end + 1).is_some_and(u8::is_ascii_hexdigit))
-            {
-                continue;
+            for m in self.hex.find_iter(window) {
+                self.address(text, start + m.start(), start + m.end(), out);
             }
-            if is_mac(token.as_bytes()) {
-                out.push(Candidate::new(EntityType::MacAddress, start, end, 0.7));
-            } else if token.contains(':') && ipv6(token) {
-                out.push(Candidate::new(EntityType::IpAddress, start, end, 0.7));
-            }
+        }
+    }
+
+    /// Checks one regex match and proposes it as a MAC or IPv6 address.
+    fn address(&self, text: &str, start: usize, mut end: usize, out: &mut Vec<Candidate>) {
+        let bytes = text.as_bytes();
+        while end > start && bytes.get(end - 1) == Some(&b'.') {
+            end -= 1;
+        }
+        let Some(token) = text.get(start..end) else {
+            return;
+        };
+        let glued = |b: Option<&u8>| b.is_some_and(|&b| b == b':' || b == b'-' || b == b'.');
+        if !boundary_before(bytes, start)
+            || !boundary_after(bytes, end)
+            || glued(start.checked_sub(1).and_then(|i| bytes.get(i)))
+            || (glued(bytes.get(end)) && bytes.get(end + 1).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return;
+        }
+        if is_mac(token.as_bytes()) {
+            out.push(Candidate::new(EntityType::MacAddress, start, end, 0.7));
+        } else if token.contains(':') && ipv6(token) {
+            out.push(Candidate::new(EntityType::IpAddress, start, end, 0.7));
         }
     }
 }

@@ -7,44 +7,8 @@
 use super::{boosted, Candidate};
 use crate::context::{Class, Hits};
 use crate::names::{WordKind, GAZETTEER};
+use crate::text::find_in_range;
 use crate::EntityType;
-
-/// Words after a name that make the whole a place or an organization.
-const ORG_SUFFIX: &[&str] = &[
-    "Street",
-    "Avenue",
-    "Road",
-    "Drive",
-    "Boulevard",
-    "Square",
-    "Inc",
-    "Ltd",
-    "Llc",
-    "Corp",
-    "Company",
-    "Bank",
-    "University",
-    "College",
-    "School",
-    "Institute",
-    "Hospital",
-    "Clinic",
-    "Center",
-    "Centre",
-    "Foundation",
-    "City",
-    "County",
-    "State",
-    "River",
-    "Lake",
-    "Hotel",
-    "Airport",
-    "Station",
-    "Museum",
-    "Church",
-    "Group",
-    "Partners",
-];
 
 /// A capitalized word.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +16,6 @@ struct Word {
     start: usize,
     end: usize,
     kind: WordKind,
-    org: bool,
     /// Nothing but spaces and quotes between the start of the sentence (or text) and the word.
     sentence_start: bool,
 }
@@ -62,16 +25,15 @@ struct Word {
 /// letter (`I`, `NASA`) are skipped.
 fn words(text: &str, out: &mut Vec<Word>) {
     let bytes = text.as_bytes();
-    let n = bytes.len();
     let mut i = 0;
-    while i < n {
-        let b = bytes.get(i).copied().unwrap_or(0);
+    while let Some(at) = find_in_range(bytes, i, b'A', b'Z') {
+        i = at;
         let prev = if i == 0 {
             b' '
         } else {
             bytes.get(i - 1).copied().unwrap_or(b' ')
         };
-        if !b.is_ascii_uppercase() || prev.is_ascii_alphanumeric() || prev >= 0x80 || prev == b'_' {
+        if prev.is_ascii_alphanumeric() || prev >= 0x80 || prev == b'_' {
             i += 1;
             continue;
         }
@@ -116,7 +78,6 @@ fn words(text: &str, out: &mut Vec<Word>) {
             start,
             end: i,
             kind,
-            org: ORG_SUFFIX.contains(&word),
             sentence_start: sentence_start(bytes, start),
         });
     }
@@ -173,7 +134,7 @@ pub(crate) fn find(text: &str, hits: &Hits<'_>, out: &mut Vec<Candidate>) {
         let (title, greeting) = preceded(text, prev, &first);
         let cue = greeting || hits.right_before(bytes, Class::PersonCue, first.start, 16);
         let hint = hits.near_before(Class::PersonHint, first.start, 24);
-        if first.kind.common || first.org {
+        if first.kind.common || first.kind.org {
             i += 1;
             continue;
         }
@@ -186,7 +147,7 @@ pub(crate) fn find(text: &str, hits: &Hits<'_>, out: &mut Vec<Candidate>) {
             if !adjacent(bytes, a, b) {
                 break;
             }
-            if b.org {
+            if b.kind.org {
                 org = true;
                 break;
             }
