@@ -202,6 +202,25 @@ impl DataKey {
         Ok(Self { key })
     }
 
+    /// A 32-byte key derived from this data key for one purpose (HKDF-SHA256 with `label`), so one
+    /// wrapped key can serve several uses (a dataset's salt, pseudonym key and encryption key)
+    /// without any of them revealing another.
+    pub fn derive(&self, label: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        struct Len;
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                KEY_LEN
+            }
+        }
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"citadel-blob/derive/v1");
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        salt.extract(self.key.as_ref())
+            .expand(&[label], Len)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| Error::Key("deriving a key failed"))?;
+        Ok(out)
+    }
+
     /// Encrypts a short message (a secret value) under this data key, bound to `aad`:
     /// `nonce (12) ‖ ciphertext ‖ tag (16)`. Each data key seals one message, so a random nonce
     /// never repeats under a key.
@@ -352,6 +371,18 @@ mod tests {
             alone.unwrap(&old_id, &wrapped, b"a"),
             Err(Error::KekMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_label_and_are_stable() {
+        let key = DataKey::generate().unwrap();
+        let salt = key.derive(b"salt").unwrap();
+        assert_eq!(*salt, *key.derive(b"salt").unwrap());
+        assert_ne!(*salt, *key.derive(b"pseudonym").unwrap());
+        assert_ne!(
+            *salt,
+            *DataKey::generate().unwrap().derive(b"salt").unwrap()
+        );
     }
 
     #[test]

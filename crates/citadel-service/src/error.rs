@@ -75,6 +75,10 @@ pub enum Error {
     KeyRotated,
     #[error(transparent)]
     Vault(#[from] citadel_vault::Error),
+    #[error(transparent)]
+    Data(#[from] citadel_data::DataError),
+    #[error(transparent)]
+    Pii(#[from] citadel_pii::PiiError),
     #[error("cryptography failure: {0}")]
     Crypto(&'static str),
     #[error(transparent)]
@@ -96,6 +100,8 @@ impl Error {
             Self::InvalidName(_)
             | Self::InvalidInput(_)
             | Self::Config { .. }
+            | Self::Data(_)
+            | Self::Pii(_)
             | Self::NotInitialized(_) => ErrorKind::InvalidInput,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyExists { .. } | Self::AlreadyInitialized(_) => ErrorKind::AlreadyExists,

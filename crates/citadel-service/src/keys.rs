@@ -97,6 +97,7 @@ pub struct RotationReport {
     pub provider: String,
     pub artifacts_rewrapped: usize,
     pub secrets_rewrapped: usize,
+    pub datasets_rewrapped: usize,
 }
 
 /// The key-encryption key in use and its history.
@@ -246,6 +247,26 @@ impl Citadel {
             tx.rewrap_secret_key(&record.meta, rewrapped.as_bytes(), new.id())
                 .await?;
         }
+        let datasets = tx.datasets_not_wrapped_by(new.id()).await?;
+        for record in &datasets {
+            let securable = self
+                .store
+                .securable(record.securable_id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "dataset",
+                    name: record.securable_id.to_string(),
+                })?;
+            let wrapped = crate::datasets::rewrap_dataset_key(next, &securable, record, new)
+                .map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "cannot re-wrap the key of dataset {}: {e}; nothing was changed",
+                        securable.full_name
+                    ))
+                })?;
+            tx.rewrap_dataset_key(record.securable_id, wrapped.as_bytes(), new.id())
+                .await?;
+        }
         tx.activate_kek(new.id(), self.key_provider.kind(), Some(ctx.principal.id))
             .await?;
         let report = RotationReport {
@@ -254,6 +275,7 @@ impl Citadel {
             provider: self.key_provider.describe(),
             artifacts_rewrapped: artifacts.len(),
             secrets_rewrapped: secrets.len(),
+            datasets_rewrapped: datasets.len(),
         };
         tx.commit(ctx.event(ACTION).on(metastore_label()).with_params(json!({
             "kek_id": report.kek_id,
@@ -261,6 +283,7 @@ impl Citadel {
             "provider": self.key_provider.kind(),
             "artifacts_rewrapped": report.artifacts_rewrapped,
             "secrets_rewrapped": report.secrets_rewrapped,
+            "datasets_rewrapped": report.datasets_rewrapped,
         })))
         .await?;
         Ok(report)

@@ -7,6 +7,7 @@ pub mod bench_engine;
 pub mod bench_pii;
 pub mod bench_store;
 pub mod catalog;
+pub mod data;
 pub mod finetune;
 pub mod generate;
 pub mod grant;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Store, fetch and list encrypted artifacts (admins).
     #[command(subcommand)]
     Artifact(artifact::ArtifactCommand),
+    /// Datasets: versioned and encrypted, PII-scanned, masked on read, retained and erased.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Secret scopes and versioned, encrypted secrets (values never on the command line).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -174,6 +178,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
+        Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
         Command::Generate(_)

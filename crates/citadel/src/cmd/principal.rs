@@ -15,6 +15,13 @@ pub enum PrincipalCommand {
     },
     /// List principals and their groups.
     List,
+    /// Set an attribute row filters compare against, e.g. `citadel principal set-attribute
+    /// alice regions eu us` (admins); no values removes it.
+    SetAttribute {
+        name: String,
+        attribute: String,
+        values: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,6 +44,16 @@ pub async fn run(global: &GlobalArgs, command: PrincipalCommand) -> anyhow::Resu
                     "Created {} {} ({})",
                     principal.kind, principal.name, principal.id
                 );
+            }
+            PrincipalCommand::SetAttribute {
+                name,
+                attribute,
+                values,
+            } => {
+                citadel
+                    .set_principal_attribute(&ctx, &name, &attribute, &values)
+                    .await?;
+                println!("Set {attribute} of {name} to [{}]", values.join(", "));
             }
             PrincipalCommand::List => {
                 let principals = citadel.list_principals(&ctx).await?;
