@@ -309,7 +309,7 @@ impl Citadel {
             if waiver.is_none() {
                 return refuse(format!(
                     "{name}@v{} holds unredacted high-confidence PII; anonymize it (`citadel data \
-                     anonymize`) or have a waiver approved (`citadel data waiver request`)",
+                     anonymize`) or have a waiver approved (`citadel data waive request`)",
                     version.version
                 ))
                 .await;

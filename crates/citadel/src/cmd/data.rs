@@ -243,7 +243,7 @@ pub async fn run(global: &GlobalArgs, command: DataCommand) -> anyhow::Result<()
                     .rules
                     .iter()
                     .filter(|r| !r.exempt)
-                    .map(|r| r.rule.clone())
+                    .map(|r| format!("{} {}", r.column, r.rule))
                     .collect();
                 eprintln!(
                     "{} row(s) of v{}; {} hidden by row filters; rules applied: {}",

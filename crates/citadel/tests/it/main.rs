@@ -6,6 +6,7 @@
 mod artifacts;
 mod audit;
 mod auth;
+mod data;
 mod grants;
 mod harness;
 mod init;
