@@ -15,7 +15,11 @@ use citadel_engine::optim::AdamWConfig;
 use citadel_engine::schedule::Decay;
 use citadel_engine::trainer::{StepReport, TrainConfig, Trainer};
 use citadel_engine::{Architecture, Device, LoraConfig, Model, Tokenizer};
+use citadel_service::ReadOptions;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{session, GlobalArgs};
+use std::sync::{Arc, Mutex};
 
 /// Arguments of `citadel finetune`.
 #[derive(Debug, clap::Args)]
@@ -24,8 +28,13 @@ pub struct FinetuneArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     /// Training data: JSONL rows {"text": …} or {"prompt": …, "response": …}.
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "dataset")]
+    pub data: Option<PathBuf>,
+    /// Train on a governed dataset version instead (`dev.data.chats@v2`): it must pass the
+    /// training guard (scanned; no unredacted PII unless a waiver is approved); its rows are
+    /// read with your masks and filters into a private temporary file.
+    #[arg(long, value_name = "NAME@VERSION", conflicts_with = "data")]
+    pub dataset: Option<String>,
     /// Output folder: the PEFT adapter (or full weights with --full), metrics.jsonl, checkpoint/.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -99,8 +108,56 @@ struct Summary {
     output: PathBuf,
 }
 
-/// Runs `citadel finetune`.
-pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
+/// Runs `citadel finetune`: authenticates, stages a governed dataset when one is named, trains.
+pub fn run(global: &GlobalArgs, args: FinetuneArgs) -> anyhow::Result<()> {
+    let staged = match &args.dataset {
+        Some(spec) => Some(stage_dataset(global, spec)?),
+        None => {
+            session::authenticated_sync(global, |_| Ok(()))?;
+            None
+        }
+    };
+    let data = match (&staged, &args.data) {
+        (Some((_, path)), _) | (None, Some(path)) => path.clone(),
+        (None, None) => anyhow::bail!("pass --data FILE or --dataset NAME@VERSION"),
+    };
+    train(&args, &data)
+}
+
+/// Checks `spec` against the training guard and writes its rows, as the caller may read them,
+/// to a JSONL file in a private temporary folder (removed when the returned guard drops).
+fn stage_dataset(global: &GlobalArgs, spec: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let path = dir.path().join("train.jsonl");
+    let file = Arc::new(Mutex::new(BufWriter::new(
+        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+    )));
+    let sink = file.clone();
+    let spec = spec.to_owned();
+    session::block_on(session::with_context(global, |citadel, ctx| async move {
+        let clearance = citadel.clear_for_training(&ctx, &spec).await?;
+        let cleared = format!("{}@v{}", clearance.dataset, clearance.version);
+        let report = citadel
+            .read_dataset(&ctx, &cleared, ReadOptions::default(), move |row| {
+                let mut out = sink
+                    .lock()
+                    .map_err(|_| citadel_service::Error::InvalidInput("writer poisoned".into()))?;
+                serde_json::to_writer(&mut *out, &row)
+                    .map_err(|e| citadel_service::Error::InvalidInput(e.to_string()))?;
+                writeln!(out).map_err(|e| citadel_service::Error::InvalidInput(e.to_string()))
+            })
+            .await?;
+        eprintln!("Training on {cleared}: {} row(s)", report.rows_returned);
+        Ok(())
+    }))?;
+    file.lock()
+        .map_err(|_| anyhow::anyhow!("the staging writer was poisoned"))?
+        .flush()
+        .context("cannot write the staged dataset")?;
+    Ok((dir, path))
+}
+
+fn train(args: &FinetuneArgs, data: &Path) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let tokenizer = Tokenizer::from_dir(&args.model)?;
     let mut model = Model::load(&args.model, &device)?;
@@ -109,7 +166,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
         seq_len: args.seq_len as usize,
         eos_id: tokenizer.eos_token_ids().first().copied(),
     };
-    let train = load_examples(&args.data, &tokenizer, options)?;
+    let train = load_examples(data, &tokenizer, options)?;
     let held_out = match &args.eval_data {
         Some(path) => Some(load_examples(path, &tokenizer, options)?),
         None => None,

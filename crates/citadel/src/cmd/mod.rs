@@ -139,7 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     let result = match command {
         Command::Generate(args) => session::authenticated_sync(&global, |_| generate::run(args)),
-        Command::Finetune(args) => session::authenticated_sync(&global, |_| finetune::run(args)),
+        Command::Finetune(args) => finetune::run(&global, args),
         Command::Bench(BenchCommand::Engine(args)) => {
             session::authenticated_sync(&global, |_| bench_engine::run(args))
         }

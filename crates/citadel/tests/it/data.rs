@@ -363,3 +363,54 @@ fn erasure_leaves_no_trace_in_any_stored_version() {
         64
     );
 }
+
+#[test]
+fn finetune_trains_only_on_versions_the_guard_clears() {
+    let home = TestHome::init();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../citadel-engine/tests/fixtures/tiny-llama");
+    let rows: String = (0..8)
+        .map(|i| format!("{{\"text\":\"the weather today is mild, item {i}\"}}\n"))
+        .collect();
+    let path = write(&home, "chat.jsonl", &rows);
+    home.admin_ok(&[
+        "data",
+        "ingest",
+        path.to_str().unwrap(),
+        "--as",
+        "dev.data.chat",
+    ]);
+    let out = home.path("adapter");
+    let finetune = |home: &TestHome| {
+        home.admin()
+            .args([
+                "finetune",
+                "--model",
+                model.to_str().unwrap(),
+                "--dataset",
+                "dev.data.chat@v1",
+                "--out",
+                out.to_str().unwrap(),
+                "--max-steps",
+                "1",
+                "--batch",
+                "2",
+            ])
+            .output()
+            .unwrap()
+    };
+    let refused = finetune(&home);
+    assert_eq!(
+        refused.status.code(),
+        Some(EXIT_PERMISSION_DENIED),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("citadel data scan"));
+    assert!(!out.exists());
+    home.admin_ok(&["data", "scan", "dev.data.chat@v1"]);
+    let trained = finetune(&home);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    assert!(stderr(&trained).contains("8 row(s)"));
+    assert!(out.join("adapter_model.safetensors").exists());
+}
