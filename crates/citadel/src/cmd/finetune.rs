@@ -174,7 +174,7 @@ fn train(args: &FinetuneArgs, data: &Path) -> anyhow::Result<()> {
     if args.full {
         model.set_full_finetune(true)?;
     } else {
-        model.attach_lora(&lora_config(&args, &model), args.seed)?;
+        model.attach_lora(&lora_config(args, &model), args.seed)?;
     }
     let batch = args.batch as usize;
     let mut batcher = Batcher::new(train, batch, Some(args.seed), pad_id, &device)?;
