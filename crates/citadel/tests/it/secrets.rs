@@ -304,3 +304,36 @@ fn scopes_are_listed_by_access_and_deleted_with_their_secrets() {
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0]["params"]["versions_deleted"], 1);
 }
+
+#[test]
+fn service_principals_read_through_the_same_checks() {
+    let v = vault();
+    assert!(put(&v.home, &v.writer, "deploy_key", "service-value-2468")
+        .status
+        .success());
+    v.home
+        .admin_ok(&["principal", "create", "service-principal", "pipeline"]);
+    let token = v
+        .home
+        .admin_ok(&["token", "create", "--principal", "pipeline", "--quiet"])
+        .trim()
+        .to_owned();
+    let denied = get(&v.home, &token, &["deploy_key"]);
+    assert_eq!(denied.status.code(), Some(EXIT_PERMISSION_DENIED));
+    for (privilege, kind, on) in [
+        ("USE_CATALOG", "catalog", "dev"),
+        ("USE_SCHEMA", "schema", "dev.data"),
+        ("READ_SECRET", "secret_scope", SCOPE),
+    ] {
+        v.home
+            .admin_ok(&["grant", privilege, "ON", kind, on, "TO", "pipeline"]);
+    }
+    assert_eq!(
+        get(&v.home, &token, &["deploy_key"]).stdout,
+        b"service-value-2468"
+    );
+    let reads = v
+        .home
+        .audit_events(&["--action", "secret.read", "--actor", "pipeline"]);
+    assert_eq!(reads.len(), 2);
+}
