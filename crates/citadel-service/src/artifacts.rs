@@ -51,20 +51,7 @@ impl Citadel {
         let mut tx = self
             .begin_authorized(ctx, ACTION, Privilege::Manage, &metastore, &params)
             .await?;
-        let record = ArtifactRecord {
-            digest: reference.digest.clone(),
-            size: reference.size,
-            artifact_id: reference.artifact_id.clone(),
-            wrapped_key: reference.wrapped_key.as_bytes().to_vec(),
-            kek_id: reference.kek_id.clone(),
-            location: reference.location.clone(),
-            chunk_size: u64::from(reference.chunk_size),
-            format_version: u32::from(reference.format_version),
-            created_at: OffsetDateTime::now_utc(),
-            created_by: Some(ctx.principal.id),
-        };
-        crate::keys::ensure_active_key(&mut tx, &record.kek_id).await?;
-        let inserted = tx.insert_artifact(&record).await?;
+        let inserted = self.record_artifact(&mut tx, ctx, &reference).await?;
         tx.commit(ctx.event(ACTION).with_params(json!({
             "digest": reference.digest,
             "size": reference.size,

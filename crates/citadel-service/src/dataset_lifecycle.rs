@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 
 use citadel_core::{FullName, Privilege};
-use citadel_data::{erase_rows, EraseCondition, RetentionPolicy, VersionInfo};
-use citadel_store::DatasetVersionRecord;
+use citadel_data::{erase_rows, EraseCondition, RetentionPolicy};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::datasets::{json_error, version_ref, Loaded};
+use crate::datasets::{json_error, version_ref, Loaded, Selectable};
 use crate::row_io::{open_rows, write_rows};
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
@@ -32,21 +31,6 @@ pub struct ErasureReport {
     pub rows_erased: u64,
     pub versions_rewritten: Vec<u32>,
     pub new_version: Option<u32>,
-}
-
-/// Lets retention plans read database rows.
-struct Aged<'a>(&'a DatasetVersionRecord);
-
-impl VersionInfo for Aged<'_> {
-    fn number(&self) -> u32 {
-        self.0.version
-    }
-    fn created_at(&self) -> OffsetDateTime {
-        self.0.created_at
-    }
-    fn deleted_at(&self) -> Option<OffsetDateTime> {
-        self.0.deleted_at
-    }
 }
 
 impl Citadel {
@@ -124,7 +108,7 @@ impl Citadel {
             return Ok(report);
         };
         let policy: RetentionPolicy = serde_json::from_str(policy).map_err(json_error)?;
-        let aged: Vec<Aged<'_>> = loaded.versions.iter().map(Aged).collect();
+        let aged: Vec<Selectable<'_>> = loaded.versions.iter().map(Selectable).collect();
         let plan = policy.plan(&aged, OffsetDateTime::now_utc(), &BTreeSet::new());
         if plan.expired.is_empty() {
             return Ok(report);

@@ -90,8 +90,8 @@ pub(crate) struct Loaded {
     pub(crate) versions: Vec<DatasetVersionRecord>,
 }
 
-/// Lets `citadel-data` pick versions straight from database rows.
-struct Selectable<'a>(&'a DatasetVersionRecord);
+/// Lets `citadel-data` pick and age versions straight from database rows.
+pub(crate) struct Selectable<'a>(pub(crate) &'a DatasetVersionRecord);
 
 impl VersionInfo for Selectable<'_> {
     fn number(&self) -> u32 {
@@ -315,28 +315,29 @@ impl Citadel {
         Ok(version)
     }
 
-    /// Inserts the artifact row of freshly stored bytes (idempotent by digest).
+    /// Inserts the artifact row of freshly stored bytes; `false` when that digest was already
+    /// stored (content addressing makes it idempotent).
     pub(crate) async fn record_artifact(
         &self,
         tx: &mut WriteTx,
         ctx: &Context,
         reference: &ArtifactRef,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         ensure_active_key(tx, &reference.kek_id).await?;
-        tx.insert_artifact(&ArtifactRecord {
-            digest: reference.digest.clone(),
-            size: reference.size,
-            artifact_id: reference.artifact_id.clone(),
-            wrapped_key: reference.wrapped_key.as_bytes().to_vec(),
-            kek_id: reference.kek_id.clone(),
-            location: reference.location.clone(),
-            chunk_size: u64::from(reference.chunk_size),
-            format_version: u32::from(reference.format_version),
-            created_at: OffsetDateTime::now_utc(),
-            created_by: Some(ctx.principal.id),
-        })
-        .await?;
-        Ok(())
+        Ok(tx
+            .insert_artifact(&ArtifactRecord {
+                digest: reference.digest.clone(),
+                size: reference.size,
+                artifact_id: reference.artifact_id.clone(),
+                wrapped_key: reference.wrapped_key.as_bytes().to_vec(),
+                kek_id: reference.kek_id.clone(),
+                location: reference.location.clone(),
+                chunk_size: u64::from(reference.chunk_size),
+                format_version: u32::from(reference.format_version),
+                created_at: OffsetDateTime::now_utc(),
+                created_by: Some(ctx.principal.id),
+            })
+            .await?)
     }
 
     /// Loads a dataset after authorizing `privilege` on it.

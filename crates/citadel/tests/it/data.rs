@@ -41,16 +41,7 @@ fn read_rows(cmd: &mut assert_cmd::Command) -> Vec<serde_json::Value> {
 /// A user with USE on dev / dev.data and SELECT on the dataset.
 fn reader(home: &TestHome, name: &str) -> String {
     let token = home.user_with_token(name);
-    home.admin_ok(&["grant", "USE_CATALOG", "ON", "catalog", "dev", "TO", name]);
-    home.admin_ok(&[
-        "grant",
-        "USE_SCHEMA",
-        "ON",
-        "schema",
-        "dev.data",
-        "TO",
-        name,
-    ]);
+    home.grant_use_dev_data(name);
     home.admin_ok(&["grant", "SELECT", "ON", "dataset", NAME, "TO", name]);
     token
 }

@@ -69,6 +69,21 @@ impl TestHome {
             .to_owned()
     }
 
+    /// Grants `name` `USE_CATALOG` on `dev` and `USE_SCHEMA` on `dev.data`: the way in to
+    /// anything kept in that schema.
+    pub fn grant_use_dev_data(&self, name: &str) {
+        self.admin_ok(&["grant", "USE_CATALOG", "ON", "catalog", "dev", "TO", name]);
+        self.admin_ok(&[
+            "grant",
+            "USE_SCHEMA",
+            "ON",
+            "schema",
+            "dev.data",
+            "TO",
+            name,
+        ]);
+    }
+
     /// Audit events matching `args` (as `audit query … --json`).
     pub fn audit_events(&self, args: &[&str]) -> Vec<serde_json::Value> {
         let mut all = vec!["audit", "query", "--json", "--limit", "10000"];

@@ -221,16 +221,7 @@ fn canary_values_never_leak() {
     let reader = home.user_with_token("reader");
     let outsider = home.user_with_token("outsider");
     for name in ["reader", "outsider"] {
-        home.admin_ok(&["grant", "USE_CATALOG", "ON", "catalog", "dev", "TO", name]);
-        home.admin_ok(&[
-            "grant",
-            "USE_SCHEMA",
-            "ON",
-            "schema",
-            "dev.data",
-            "TO",
-            name,
-        ]);
+        home.grant_use_dev_data(name);
     }
     home.admin_ok(&[
         "grant",

@@ -22,16 +22,7 @@ fn vault() -> Vault {
         ("outsider", None),
     ] {
         let token = home.user_with_token(name);
-        home.admin_ok(&["grant", "USE_CATALOG", "ON", "catalog", "dev", "TO", name]);
-        home.admin_ok(&[
-            "grant",
-            "USE_SCHEMA",
-            "ON",
-            "schema",
-            "dev.data",
-            "TO",
-            name,
-        ]);
+        home.grant_use_dev_data(name);
         if let Some(privilege) = privilege {
             home.admin_ok(&["grant", privilege, "ON", "secret_scope", SCOPE, "TO", name]);
         }
