@@ -175,19 +175,6 @@ impl Store {
         .await?;
         rows.iter().map(meta_from_row).collect()
     }
-
-    /// How many secret versions exist, and how many of them are wrapped by `kek_id`.
-    pub async fn count_secret_versions(&self, kek_id: &str) -> Result<(u64, u64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS total, \
-             COALESCE(SUM(CASE WHEN kek_id = $1 THEN 1 ELSE 0 END), 0) AS under_key \
-             FROM secret_versions",
-        )
-        .bind(kek_id)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((u64_col(&row, "total")?, u64_col(&row, "under_key")?))
-    }
 }
 
 async fn fetch_version<'e, E: Executor<'e, Database = Any>>(

@@ -13,7 +13,7 @@ CREATE TABLE key_encryption_keys (
 CREATE TABLE secret_versions (
     scope_id    TEXT NOT NULL REFERENCES securables (id) ON DELETE CASCADE,
     name        TEXT NOT NULL,
-    version     INTEGER NOT NULL CHECK (version > 0),
+    version     BIGINT NOT NULL CHECK (version > 0),
     ciphertext  BYTEA NOT NULL,
     wrapped_key BYTEA NOT NULL,
     kek_id      TEXT NOT NULL,

@@ -15,10 +15,10 @@ CREATE TABLE datasets (
 -- bytes and keeps the row as a tombstone (deleted_at) so lineage stays whole.
 CREATE TABLE dataset_versions (
     dataset_id      TEXT NOT NULL REFERENCES securables (id) ON DELETE CASCADE,
-    version         INTEGER NOT NULL CHECK (version > 0),
+    version         BIGINT NOT NULL CHECK (version > 0),
     artifact_digest TEXT,
-    row_count       INTEGER NOT NULL CHECK (row_count >= 0),
-    size            INTEGER NOT NULL CHECK (size >= 0),
+    row_count       BIGINT NOT NULL CHECK (row_count >= 0),
+    size            BIGINT NOT NULL CHECK (size >= 0),
     schema          TEXT NOT NULL,
     source          TEXT NOT NULL,
     pii_verdict     TEXT,
@@ -36,7 +36,7 @@ CREATE INDEX dataset_versions_by_artifact ON dataset_versions (artifact_digest);
 CREATE TABLE dataset_waivers (
     id            TEXT PRIMARY KEY,
     dataset_id    TEXT NOT NULL REFERENCES securables (id) ON DELETE CASCADE,
-    version       INTEGER NOT NULL,
+    version       BIGINT NOT NULL,
     justification TEXT NOT NULL,
     requested_by  TEXT NOT NULL,
     requested_at  TEXT NOT NULL,
@@ -52,9 +52,9 @@ CREATE TABLE dataset_erasures (
     dataset_id         TEXT NOT NULL REFERENCES securables (id) ON DELETE CASCADE,
     column_name        TEXT NOT NULL,
     value_hash         TEXT NOT NULL,
-    rows_erased        INTEGER NOT NULL,
-    versions_rewritten INTEGER NOT NULL,
-    new_version        INTEGER,
+    rows_erased        BIGINT NOT NULL,
+    versions_rewritten BIGINT NOT NULL,
+    new_version        BIGINT,
     erased_by          TEXT,
     erased_at          TEXT NOT NULL
 );

@@ -120,3 +120,42 @@ fn the_service_runs_on_postgresql() {
     );
     assert!(err.contains("already"), "{err}");
 }
+
+#[test]
+fn secrets_keys_and_datasets_run_on_postgresql() {
+    let Ok(admin_url) = std::env::var("CITADEL_TEST_DATABASE_URL") else {
+        eprintln!("CITADEL_TEST_DATABASE_URL is not set: PostgreSQL not exercised");
+        return;
+    };
+    let database = FreshDatabase::create(&admin_url);
+    let home = TestHome::init_with_database(Some(&database.url()));
+    home.admin_ok(&["secrets", "scope", "create", "dev.data.pg"]);
+    for value in ["pg-secret-one", "pg-secret-two"] {
+        run_ok(
+            home.admin()
+                .args(["secrets", "put", "dev.data.pg", "k"])
+                .write_stdin(value),
+        );
+    }
+    let rows =
+        "{\"id\":1,\"email\":\"ann@example.com\"}\n{\"id\":2,\"email\":\"bob@example.com\"}\n";
+    let file = home.path("rows.jsonl");
+    std::fs::write(&file, rows).unwrap();
+    home.admin_ok(&[
+        "data",
+        "ingest",
+        file.to_str().unwrap(),
+        "--as",
+        "dev.data.rows",
+    ]);
+    home.admin_ok(&["data", "scan", "dev.data.rows@v1"]);
+    home.admin_ok(&["keys", "rotate"]);
+    assert_eq!(
+        home.admin_ok(&["secrets", "get", "dev.data.pg", "k", "--version", "1"]),
+        "pg-secret-one"
+    );
+    home.admin_ok(&["data", "erase", "dev.data.rows", "--where", "id=1"]);
+    let read = home.admin_ok(&["data", "read", "dev.data.rows"]);
+    assert!(read.contains("bob@example.com") && !read.contains("ann@example.com"));
+    run_ok(home.admin().args(["audit", "verify"]));
+}
