@@ -28,14 +28,14 @@ const SHAPES: &[Shape] = &[
         pattern: r"(?i)(?P<keep>[?&](?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|client_secret|password|passwd|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&\s#]+",
         replacement: "${keep}[REDACTED]",
     },
-    // Authorization schemes in headers and messages.
+    // Authorization and API-key headers, scheme and credential together.
     Shape {
-        pattern: r"(?i)(?P<keep>\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
+        pattern: r"(?i)(?P<keep>\b(?:x-api-key|api-key|x-auth-token|authorization)\s*[:=]\s*)(?:(?:bearer|basic|token)\s+)?[^\s,;]+",
         replacement: "${keep}[REDACTED]",
     },
-    // API-key style headers and assignments.
+    // Authorization schemes elsewhere in messages.
     Shape {
-        pattern: r"(?i)(?P<keep>\b(?:x-api-key|api-key|x-auth-token|authorization)\s*[:=]\s*)[^\s,;]+",
+        pattern: r"(?i)(?P<keep>\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
         replacement: "${keep}[REDACTED]",
     },
     // Citadel personal access tokens.
