@@ -20,6 +20,29 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub tokens: TokenConfig,
+    #[serde(default)]
+    pub hub: HubConfig,
+}
+
+/// The model hub `citadel model pull` talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// An https URL speaking the Hugging Face hub protocol. `$CITADEL_HUB_ENDPOINT` wins.
+    pub endpoint: String,
+    /// A PEM file of extra certificate authorities (a corporate proxy or a private hub).
+    /// `$CITADEL_HUB_CA_FILE` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: citadel_hub::client::DEFAULT_ENDPOINT.to_owned(),
+            ca_file: None,
+        }
+    }
 }
 
 /// Where metadata lives.
@@ -84,6 +107,7 @@ impl Default for Config {
             artifacts: default_artifacts(),
             audit: AuditConfig::default(),
             tokens: TokenConfig::default(),
+            hub: HubConfig::default(),
         }
     }
 }
@@ -103,6 +127,12 @@ impl Config {
         })?;
         if let Some(url) = env::var(env::DATABASE_URL) {
             config.database.url = url;
+        }
+        if let Some(endpoint) = env::var(env::HUB_ENDPOINT) {
+            config.hub.endpoint = endpoint;
+        }
+        if let Some(ca_file) = env::var(env::HUB_CA_FILE) {
+            config.hub.ca_file = Some(PathBuf::from(ca_file));
         }
         config.validate(&path)?;
         Ok(config)
@@ -155,6 +185,9 @@ impl Config {
             return Err(invalid(
                 "database.url must start with sqlite:// or postgres://".to_owned(),
             ));
+        }
+        if !self.hub.endpoint.starts_with("https://") {
+            return Err(invalid("hub.endpoint must be an https:// URL".to_owned()));
         }
         if self.audit.checkpoint_every == 0 {
             return Err(invalid(

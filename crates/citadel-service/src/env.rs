@@ -14,6 +14,11 @@ pub const MASTER_KEY: &str = "CITADEL_MASTER_KEY";
 /// The previous master key, set only while `citadel keys rotate` moves data keys off it.
 pub const MASTER_KEY_PREVIOUS: &str = "CITADEL_MASTER_KEY_PREVIOUS";
 
+/// The model hub `citadel model pull` talks to (default: config `hub.endpoint`).
+pub const HUB_ENDPOINT: &str = "CITADEL_HUB_ENDPOINT";
+/// A PEM file of certificate authorities to trust for the hub, besides the system's.
+pub const HUB_CA_FILE: &str = "CITADEL_HUB_CA_FILE";
+
 /// Reads a variable, treating an empty value as unset.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use citadel_core::DenyReason;
+use citadel_hub::HubError;
 
 /// Broad classes of failure, stable for front ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,10 @@ pub enum Error {
     Data(#[from] citadel_data::DataError),
     #[error(transparent)]
     Pii(#[from] citadel_pii::PiiError),
+    #[error(transparent)]
+    Hub(#[from] citadel_hub::HubError),
+    #[error("{model} failed verification: {problems}")]
+    ModelTampered { model: String, problems: String },
     #[error("cryptography failure: {0}")]
     Crypto(&'static str),
     #[error(transparent)]
@@ -102,10 +107,20 @@ impl Error {
             | Self::Config { .. }
             | Self::Data(_)
             | Self::Pii(_)
+            | Self::Hub(
+                HubError::InvalidInput(_)
+                | HubError::Refused { .. }
+                | HubError::Dangerous { .. }
+                | HubError::Status { .. },
+            )
             | Self::NotInitialized(_) => ErrorKind::InvalidInput,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyExists { .. } | Self::AlreadyInitialized(_) => ErrorKind::AlreadyExists,
             Self::Blob(citadel_blob::Error::Integrity { .. })
+            | Self::ModelTampered { .. }
+            | Self::Hub(
+                HubError::Integrity { .. } | HubError::Signature(_) | HubError::Redirect { .. },
+            )
             | Self::AuditTampered { .. }
             | Self::Vault(citadel_vault::Error::Tampered { .. }) => ErrorKind::Integrity,
             Self::Vault(
@@ -120,6 +135,7 @@ impl Error {
             | Self::Crypto(_)
             | Self::KeyRotated
             | Self::Vault(_)
+            | Self::Hub(_)
             | Self::Store(_)
             | Self::Blob(_)
             | Self::Audit(_) => ErrorKind::Internal,

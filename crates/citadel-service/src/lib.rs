@@ -6,6 +6,7 @@
 //! with [`citadel_core::decide`] and writes its audit event in the same database transaction as
 //! its change; denied attempts are audited too.
 
+pub mod acquire;
 pub mod artifacts;
 pub mod audit;
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod grants;
 pub mod home;
 pub mod identities;
 pub mod keys;
+pub mod models;
 pub mod pat;
 mod row_io;
 pub mod secrets;
@@ -29,6 +31,9 @@ pub mod securable_ref;
 pub mod service;
 pub mod tokens;
 
+pub use acquire::{
+    AcquireEvent, AcquireProgress, AcquireReport, PullOptions, ScanReport, SkippedFile,
+};
 pub use artifacts::ArtifactInfo;
 pub use audit::{AuditFilter, AuditVerification, ExportFormat};
 pub use bootstrap::{InitOptions, InitReport, BOOTSTRAP_GROUPS};
@@ -43,6 +48,7 @@ pub use grants::{GrantInfo, GrantRequest};
 pub use home::Home;
 pub use identities::PrincipalSummary;
 pub use keys::{KeyHistoryEntry, KeyStatus, RotationReport};
+pub use models::{ModelFileInfo, ModelVerification, ModelVersionInfo};
 pub use secrets::{SecretValue, SecretVersionInfo};
 pub use securable_ref::SecurableRef;
 pub use service::Citadel;

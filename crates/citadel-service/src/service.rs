@@ -6,6 +6,7 @@ use std::sync::Arc;
 use citadel_audit::{Actor, EventDraft, PublicKey, Signer};
 use citadel_blob::{BlobConfig, BlobStore, KeyRing};
 use citadel_core::{decide, Decision, Privilege, RequestId};
+use citadel_hub::manifest::SigningKey;
 use citadel_store::{Store, StoreOptions, WriteTx};
 use citadel_vault::KeyProvider;
 use secrecy::SecretString;
@@ -24,6 +25,8 @@ pub struct Citadel {
     /// The key-encryption keys, the database's active key first.
     pub(crate) keys: KeyRing,
     pub(crate) key_provider: Arc<dyn KeyProvider>,
+    /// Signs model manifests.
+    pub(crate) model_key: Arc<SigningKey>,
     blob_config: BlobConfig,
 }
 
@@ -40,9 +43,11 @@ impl Citadel {
         if credentials.exists() {
             home.check_private(&credentials)?;
         }
-        let signer = Arc::new(Signer::from_pkcs8(
-            &home.read_private(&home.signing_key_path())?,
-        )?);
+        // One instance key signs audit checkpoints and model manifests (domain-separated: a
+        // checkpoint message and a DSSE pre-authentication encoding never coincide).
+        let instance_key = home.read_private(&home.signing_key_path())?;
+        let signer = Arc::new(Signer::from_pkcs8(&instance_key)?);
+        let model_key = Arc::new(SigningKey::from_pkcs8(&instance_key)?);
         let public_key = signer.public_key();
         let store = Store::open(
             StoreOptions::new(config.database_url(home))
@@ -64,6 +69,7 @@ impl Citadel {
             config: Arc::new(config),
             keys,
             key_provider,
+            model_key,
             blob_config,
         })
     }

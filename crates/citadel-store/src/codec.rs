@@ -58,6 +58,11 @@ pub(crate) fn u64_col(row: &AnyRow, col: &'static str) -> Result<u64, StoreError
 }
 
 /// A `u64` as the signed 64-bit integer databases store.
+pub(crate) fn u32_col(row: &AnyRow, col: &'static str) -> Result<u32, StoreError> {
+    let value = u64_col(row, col)?;
+    u32::try_from(value).map_err(|_| corrupt(col, &value.to_string()))
+}
+
 pub(crate) fn to_i64(what: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| corrupt(what, &value.to_string()))
 }

@@ -11,7 +11,8 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::codec::{
-    corrupt, now_text, opt_time_col, parse_col, parse_opt_col, time_col, time_text, to_i64, u64_col,
+    corrupt, now_text, opt_time_col, parse_col, parse_opt_col, time_col, time_text, to_i64,
+    u32_col, u64_col,
 };
 use crate::tx::WriteTx;
 use crate::{Result, Store};
@@ -264,13 +265,15 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Whether any dataset version still points at `digest`.
+    /// Whether any dataset version or model file still points at `digest`.
     pub async fn artifact_in_use(&mut self, digest: &str) -> Result<bool> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM dataset_versions WHERE artifact_digest = $1")
-                .bind(digest)
-                .fetch_one(self.conn())
-                .await?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE artifact_digest = $1) \
+                  + (SELECT COUNT(*) FROM model_files WHERE digest = $1) AS n",
+        )
+        .bind(digest)
+        .fetch_one(self.conn())
+        .await?;
         Ok(u64_col(&row, "n")? > 0)
     }
 
@@ -453,11 +456,6 @@ fn dataset_from_row(row: &AnyRow) -> Result<DatasetRecord> {
         row_policy: row.try_get("row_policy")?,
         retention: row.try_get("retention")?,
     })
-}
-
-fn u32_col(row: &AnyRow, col: &'static str) -> Result<u32> {
-    let value = u64_col(row, col)?;
-    u32::try_from(value).map_err(|_| corrupt(col, &value.to_string()))
 }
 
 fn version_from_row(row: &AnyRow) -> Result<DatasetVersionRecord> {

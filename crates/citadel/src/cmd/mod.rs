@@ -15,6 +15,7 @@ pub mod init;
 pub mod keys;
 pub mod logging;
 pub mod malloc;
+pub mod model;
 pub mod output;
 pub mod principal;
 pub mod scan;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Datasets: versioned and encrypted, PII-scanned, masked on read, retained and erased.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Models: pull from a hub (pinned, hash-verified), import, scan, show, verify and export.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Secret scopes and versioned, encrypted secrets (values never on the command line).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -179,6 +183,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,
+        Command::Model(cmd) => model::run(&global, cmd).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
         Command::Generate(_)
