@@ -13,22 +13,6 @@ fn put(home: &TestHome, file: &Path) -> String {
     info["digest"].as_str().unwrap().to_owned()
 }
 
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(files_under(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
 fn stored_blob(home: &TestHome) -> PathBuf {
     let blobs: Vec<_> = files_under(&home.path("artifacts"))
         .into_iter()

@@ -11,6 +11,7 @@ mod grants;
 mod harness;
 mod init;
 mod keys;
+mod models;
 mod pii;
 mod postgres;
 mod secrets;
