@@ -724,7 +724,7 @@ fn display_url(url: &Url) -> String {
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (so '/' too).
-pub(crate) fn percent_encode(text: &str) -> String {
+fn percent_encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -717,8 +717,8 @@ mod tests {
         }
         let log = hub.requests();
         assert_eq!(log.len(), 9);
-        assert_eq!(log[3].server, "cdn");
-        assert_eq!(log[3].range.as_deref(), Some("bytes=699990-"));
+        assert_eq!(log[2].server, "cdn");
+        assert_eq!(log[2].range.as_deref(), Some("bytes=699990-"));
     }
 
     #[test]

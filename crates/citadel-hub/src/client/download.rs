@@ -14,7 +14,7 @@ use reqwest::header::CONTENT_RANGE;
 use reqwest::{StatusCode, Url};
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::{backoff, check_length, describe, display_url, integrity, is_transient};
 use super::{HubClient, Pinned, RemoteFile};
@@ -174,11 +174,16 @@ pub(super) fn start(
         client,
         url,
         commit,
-        verifier: Verifier::new(&file),
+        verifier: Verifier {
+            path: file.path.clone(),
+            size: file.size,
+            received: 0,
+        },
         progress,
         tx,
     };
-    let task = tokio::spawn(transfer.run(response)).abort_handle();
+    let hasher = Hasher::start(Digests::new(&file));
+    let task = tokio::spawn(transfer.run(response, hasher)).abort_handle();
     Download {
         path,
         url: shown,
@@ -213,8 +218,8 @@ impl From<HubError> for Stop {
 }
 
 impl Transfer {
-    async fn run(mut self, first: reqwest::Response) {
-        let message = match self.transfer(first).await {
+    async fn run(mut self, first: reqwest::Response, hasher: Hasher) {
+        let message = match self.transfer(first, hasher).await {
             Ok(sha256) => Message::Verified(sha256),
             Err(Stop::Failed(error)) => Message::Failed(error),
             Err(Stop::ReaderGone) => return,
@@ -223,14 +228,19 @@ impl Transfer {
         let _ = self.tx.send(message).await;
     }
 
-    async fn transfer(&mut self, mut response: reqwest::Response) -> Result<String, Stop> {
+    async fn transfer(
+        &mut self,
+        mut response: reqwest::Response,
+        hasher: Hasher,
+    ) -> Result<String, Stop> {
         let mut skip = 0;
         let mut resumes = 0;
         loop {
-            let broke = self.pump(&mut response, &mut skip).await?;
+            let broke = self.pump(&mut response, &mut skip, &hasher).await?;
             // Complete even if the connection broke after the last byte: the digest decides.
             if self.verifier.received == self.verifier.size {
-                return Ok(self.verifier.finish()?);
+                let digests = hasher.finish(&self.url).await?;
+                return Ok(digests.verdict(&self.verifier.path)?);
             }
             let mut reason = broke.unwrap_or_else(|| "the body ended early".to_owned());
             (response, skip) = loop {
@@ -238,9 +248,15 @@ impl Transfer {
                     return Err(Stop::Failed(HubError::Network {
                         url: display_url(&self.url),
                         detail: format!(
-                            "the connection broke at byte {} of {} and {resumes} resumptions did \
-                             not finish the file: {reason}",
-                            self.verifier.received, self.verifier.size
+                            "the connection broke at byte {} of {} and {resumes} {} did not \
+                             finish the file: {reason}",
+                            self.verifier.received,
+                            self.verifier.size,
+                            if resumes == 1 {
+                                "resumption"
+                            } else {
+                                "resumptions"
+                            }
                         ),
                     }));
                 }
@@ -268,6 +284,7 @@ impl Transfer {
         &mut self,
         response: &mut reqwest::Response,
         skip: &mut u64,
+        hasher: &Hasher,
     ) -> Result<Option<String>, Stop> {
         loop {
             let mut chunk = match response.chunk().await {
@@ -279,7 +296,8 @@ impl Transfer {
             if chunk.is_empty() {
                 continue;
             }
-            self.verifier.take(&chunk)?;
+            self.verifier.count(&chunk)?;
+            hasher.update(chunk.clone(), &self.url).await?;
             if let Some(progress) = &self.progress {
                 progress(chunk.len() as u64);
             }
@@ -377,16 +395,32 @@ fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total))
 }
 
-/// Counts and hashes the bytes of one file, and compares them with the listing at the end.
+/// Counts the bytes of one file against the listed size.
 struct Verifier {
     path: String,
     size: u64,
-    sha256: Sha256Hasher,
-    check: Check,
     received: u64,
 }
 
-/// The digest the hub promised.
+impl Verifier {
+    fn count(&mut self, chunk: &[u8]) -> Result<()> {
+        if chunk.len() as u64 > self.size - self.received {
+            return Err(integrity(
+                &self.path,
+                format!("the hub sent more than the {} bytes it listed", self.size),
+            ));
+        }
+        self.received += chunk.len() as u64;
+        Ok(())
+    }
+}
+
+/// The hashes of one file and the digest the hub listed for it.
+struct Digests {
+    sha256: Sha256Hasher,
+    check: Check,
+}
+
 enum Check {
     /// LFS files: the SHA-256 of the content.
     Sha256(String),
@@ -394,7 +428,7 @@ enum Check {
     GitBlob(String, Box<GitBlobHasher>),
 }
 
-impl Verifier {
+impl Digests {
     fn new(file: &RemoteFile) -> Self {
         let check = match &file.lfs_sha256 {
             Some(sha256) => Check::Sha256(sha256.clone()),
@@ -404,54 +438,72 @@ impl Verifier {
             ),
         };
         Self {
-            path: file.path.clone(),
-            size: file.size,
             sha256: Sha256Hasher::default(),
             check,
-            received: 0,
         }
     }
 
-    fn take(&mut self, chunk: &[u8]) -> Result<()> {
-        if chunk.len() as u64 > self.size - self.received {
-            return Err(integrity(
-                &self.path,
-                format!("the hub sent more than the {} bytes it listed", self.size),
-            ));
-        }
+    fn update(&mut self, chunk: &[u8]) {
         self.sha256.update(chunk);
         if let Check::GitBlob(_, git_blob) = &mut self.check {
             git_blob.update(chunk);
         }
-        self.received += chunk.len() as u64;
-        Ok(())
     }
 
-    /// The SHA-256 if size and digest match the listing.
-    fn finish(&self) -> Result<String> {
-        if self.received != self.size {
-            return Err(integrity(
-                &self.path,
-                format!(
-                    "received {} bytes, the hub listed {}",
-                    self.received, self.size
-                ),
-            ));
-        }
-        let sha256 = self.sha256.clone().finish_hex();
-        let (kind, got, promised) = match &self.check {
+    /// The SHA-256 if the listed digest matches.
+    fn verdict(self, path: &str) -> Result<String> {
+        let sha256 = self.sha256.finish_hex();
+        let (kind, got, promised) = match self.check {
             Check::Sha256(promised) => ("sha256", sha256.clone(), promised),
-            Check::GitBlob(promised, git_blob) => {
-                ("git blob id", git_blob.clone().finish_hex(), promised)
-            }
+            Check::GitBlob(promised, git_blob) => ("git blob id", git_blob.finish_hex(), promised),
         };
-        if &got != promised {
+        if got != promised {
             return Err(integrity(
-                &self.path,
+                path,
                 format!("{kind} is {got}, the hub promised {promised}"),
             ));
         }
         Ok(sha256)
+    }
+}
+
+/// Hashes on a blocking thread, so that hashing (the costliest step) overlaps receiving and
+/// the consumer's own work instead of sharing a runtime worker with them.
+struct Hasher {
+    chunks: mpsc::Sender<Bytes>,
+    digests: JoinHandle<Digests>,
+}
+
+impl Hasher {
+    fn start(mut digests: Digests) -> Self {
+        let (chunks, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+        let digests = tokio::task::spawn_blocking(move || {
+            // Ends when the sender is dropped: at the end, or when the download is dropped.
+            while let Some(chunk) = rx.blocking_recv() {
+                digests.update(&chunk);
+            }
+            digests
+        });
+        Self { chunks, digests }
+    }
+
+    async fn update(&self, chunk: Bytes, url: &Url) -> Result<()> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| hashing_stopped(url))
+    }
+
+    async fn finish(self, url: &Url) -> Result<Digests> {
+        drop(self.chunks);
+        self.digests.await.map_err(|_| hashing_stopped(url))
+    }
+}
+
+fn hashing_stopped(url: &Url) -> HubError {
+    HubError::Network {
+        url: display_url(url),
+        detail: "the hashing thread stopped".to_owned(),
     }
 }
 
@@ -470,61 +522,69 @@ mod tests {
         }
     }
 
+    fn verifier(size: usize) -> Verifier {
+        Verifier {
+            path: "w.bin".to_owned(),
+            size: size as u64,
+            received: 0,
+        }
+    }
+
     /// A server that ignores `Range` resends the whole file: the prefix we hold is skipped
     /// and the digest still covers each byte exactly once.
     #[test]
     fn a_full_answer_to_a_range_request_skips_what_was_received() {
         let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         for lfs in [true, false] {
-            let mut verifier = Verifier::new(&file(&content, lfs));
+            let mut verifier = verifier(content.len());
+            let mut digests = Digests::new(&file(&content, lfs));
             let mut out = Vec::new();
-            verifier.take(&content[..3000]).unwrap();
+            verifier.count(&content[..3000]).unwrap();
+            digests.update(&content[..3000]);
             out.extend_from_slice(&content[..3000]);
             // The second answer starts over, in chunks that straddle the skipped prefix.
             let mut skip = verifier.received;
             for piece in content.chunks(1024) {
                 let mut chunk = Bytes::copy_from_slice(piece);
                 skip_prefix(&mut chunk, &mut skip);
-                verifier.take(&chunk).unwrap();
+                verifier.count(&chunk).unwrap();
+                digests.update(&chunk);
                 out.extend_from_slice(&chunk);
             }
             assert_eq!(out, content);
+            assert_eq!(verifier.received, 10_000);
             assert_eq!(
-                verifier.finish().unwrap(),
+                digests.verdict("w.bin").unwrap(),
                 Sha256Hasher::digest_hex(&content)
             );
         }
     }
 
     #[test]
-    fn the_verifier_refuses_extra_bytes_and_wrong_digests() {
+    fn extra_bytes_and_wrong_digests_are_refused() {
         let content = b"0123456789";
-        let mut verifier = Verifier::new(&file(content, true));
-        verifier.take(b"01234").unwrap();
-        let error = verifier.take(b"5678901").unwrap_err();
+        let mut verifier = verifier(content.len());
+        verifier.count(b"01234").unwrap();
+        let error = verifier.count(b"5678901").unwrap_err();
         assert!(
             error.to_string().contains("more than the 10 bytes"),
             "{error}"
         );
 
         for lfs in [true, false] {
-            let mut verifier = Verifier::new(&file(content, lfs));
-            verifier.take(b"0123456780").unwrap();
-            let error = verifier.finish().unwrap_err().to_string();
-            let kind = if lfs { "sha256 is" } else { "git blob id is" };
+            let mut digests = Digests::new(&file(content, lfs));
+            digests.update(b"0123456780");
+            let (path, detail) = match digests.verdict("w.bin").unwrap_err() {
+                HubError::Integrity { path, detail } => (path, detail),
+                other => panic!("{other:?}"),
+            };
+            let kind = if lfs { "sha256 is " } else { "git blob id is " };
+            assert_eq!(path, "w.bin");
             assert!(
-                error.contains(kind) && error.contains("the hub promised"),
-                "{error}"
+                detail.starts_with(kind) && detail.contains(", the hub promised "),
+                "{detail}"
             );
         }
-
-        let mut short = Verifier::new(&file(content, false));
-        short.take(b"01").unwrap();
-        let error = short.finish().unwrap_err().to_string();
-        assert!(
-            error.contains("received 2 bytes, the hub listed 10"),
-            "{error}"
-        );
     }
 
     #[test]

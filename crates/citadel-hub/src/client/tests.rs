@@ -97,8 +97,12 @@ fn integrity_at(error: HubError) -> (String, String) {
     }
 }
 
+/// What consumers rely on: a `Download` can be moved into a task and stored by `tokio::io`.
+fn storable<T: tokio::io::AsyncRead + tokio::io::AsyncBufRead + Unpin + Send + 'static>() {}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolves_pins_and_downloads_exact_verified_bytes() {
+    storable::<Download>();
     let (hub, client) = setup().await;
     let snapshot = client.resolve(&repo()).await.unwrap();
     assert_eq!(snapshot.commit, hub.commit());
