@@ -159,3 +159,32 @@ fn secrets_keys_and_datasets_run_on_postgresql() {
     assert!(read.contains("bob@example.com") && !read.contains("ann@example.com"));
     run_ok(home.admin().args(["audit", "verify"]));
 }
+
+#[test]
+fn model_versions_run_on_postgresql() {
+    let Ok(admin_url) = std::env::var("CITADEL_TEST_DATABASE_URL") else {
+        eprintln!("CITADEL_TEST_DATABASE_URL is not set: PostgreSQL not exercised");
+        return;
+    };
+    let database = FreshDatabase::create(&admin_url);
+    let home = TestHome::init_with_database(Some(&database.url()));
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../citadel-engine/tests/fixtures/tiny-gpt2");
+    for _ in 0..2 {
+        home.admin_ok(&[
+            "model",
+            "import",
+            fixture.to_str().unwrap(),
+            "--as",
+            "dev.models.tiny",
+        ]);
+    }
+    let shown: serde_json::Value =
+        serde_json::from_str(&home.admin_ok(&["model", "show", "dev.models.tiny", "--json"]))
+            .unwrap();
+    assert_eq!(shown["version"], 2);
+    home.admin_ok(&["keys", "rotate"]);
+    let verified = home.admin_ok(&["model", "verify", "dev.models.tiny@1"]);
+    assert!(verified.starts_with("ok:"), "{verified}");
+    run_ok(home.admin().args(["audit", "verify"]));
+}
