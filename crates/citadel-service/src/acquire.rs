@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 
 use citadel_blob::ArtifactRef;
-use citadel_core::{FullName, SecurableKind};
+use citadel_core::{FullName, Privilege, SecurableKind};
 use citadel_hub::client::{ClientConfig, Download, HubClient, RemoteFile, RepoRef, Snapshot};
 use citadel_hub::files::{self, FileRole, PolicyOptions, Selection, MAX_CONFIG_SIZE};
 use citadel_hub::local::{self, LocalFile};
@@ -86,7 +86,9 @@ impl Citadel {
     ) -> Result<AcquireReport> {
         const ACTION: &str = "model.pull";
         let target = SecurableRef::new(SecurableKind::Model, name.clone())?;
-        let (privilege, on) = self.new_version_privilege(&target).await?;
+        let (privilege, on) = self
+            .create_or_modify_privilege(&target, Privilege::CreateModel)
+            .await?;
         // Check before any network work; the commit checks again under the audit lock.
         self.authorize_read(ctx, ACTION, privilege, &on).await?;
         let params = json!({
@@ -110,7 +112,9 @@ impl Citadel {
     ) -> Result<AcquireReport> {
         const ACTION: &str = "model.import";
         let target = SecurableRef::new(SecurableKind::Model, name.clone())?;
-        let (privilege, on) = self.new_version_privilege(&target).await?;
+        let (privilege, on) = self
+            .create_or_modify_privilege(&target, Privilege::CreateModel)
+            .await?;
         self.authorize_read(ctx, ACTION, privilege, &on).await?;
         let params = json!({ "path": dir.display().to_string(), "allow_pickle": allow_pickle });
         let outcome = self

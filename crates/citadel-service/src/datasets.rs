@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::keys::ensure_active_key;
 use crate::row_io::{open_rows, write_rows};
+use crate::securable_ref::create_in_schema;
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// Labels of the keys derived from a dataset key.
@@ -162,7 +163,9 @@ impl Citadel {
     ) -> Result<DatasetVersionInfo> {
         const ACTION: &str = "dataset.ingest";
         let target = SecurableRef::new(SecurableKind::Dataset, name.clone())?;
-        let (privilege, on) = self.ingest_privilege(&target).await?;
+        let (privilege, on) = self
+            .create_or_modify_privilege(&target, Privilege::CreateDataset)
+            .await?;
         self.authorize_read(ctx, ACTION, privilege, &on).await?;
         let format = match format {
             Some(format) => format,
@@ -215,27 +218,6 @@ impl Citadel {
         self.version_info(&target, &version).await
     }
 
-    /// Which privilege ingesting into `target` needs, and on what.
-    async fn ingest_privilege(&self, target: &SecurableRef) -> Result<(Privilege, SecurableRef)> {
-        if self
-            .store
-            .securable_by_name(&target.db_name())
-            .await?
-            .is_some()
-        {
-            return Ok((Privilege::Modify, target.clone()));
-        }
-        let schema = target
-            .name
-            .as_ref()
-            .and_then(FullName::parent)
-            .ok_or_else(|| Error::InvalidInput("a dataset is named CATALOG.SCHEMA.NAME".into()))?;
-        Ok((
-            Privilege::CreateDataset,
-            SecurableRef::new(SecurableKind::Schema, schema)?,
-        ))
-    }
-
     /// Creates the dataset securable and its settings (a fresh dataset key) in `tx`.
     async fn create_dataset_in(
         &self,
@@ -243,31 +225,7 @@ impl Citadel {
         ctx: &Context,
         target: &SecurableRef,
     ) -> Result<Securable> {
-        let name = target
-            .name
-            .as_ref()
-            .ok_or_else(|| Error::InvalidInput("a dataset needs a name".into()))?;
-        let schema_name = name
-            .parent()
-            .ok_or_else(|| Error::InvalidInput("a dataset is named CATALOG.SCHEMA.NAME".into()))?;
-        let schema = tx
-            .securable_by_name(&schema_name.to_string())
-            .await?
-            .filter(|s| s.kind == SecurableKind::Schema)
-            .ok_or_else(|| Error::NotFound {
-                what: "schema",
-                name: schema_name.to_string(),
-            })?;
-        let securable = tx
-            .create_securable(&citadel_store::NewSecurable {
-                kind: SecurableKind::Dataset,
-                parent_id: Some(schema.id),
-                name: name.leaf().to_string(),
-                owner_id: Some(ctx.principal.id),
-                created_by: Some(ctx.principal.id),
-                comment: None,
-            })
-            .await?;
+        let securable = create_in_schema(tx, ctx, target).await?;
         let data_key = DataKey::generate()?;
         let active = self.keys.active();
         let wrapped = active.wrap(&data_key, &dataset_key_aad(&securable))?;

@@ -11,13 +11,14 @@ use citadel_hub::manifest::{
     bundle, Envelope, Manifest, ManifestFile, Source, PUBLIC_KEY_FILE, SIGNATURE_FILE,
 };
 use citadel_hub::scan::{FileScan, Verdict};
-use citadel_store::{ModelFileRecord, ModelVersionRecord, Securable, WriteTx};
+use citadel_store::{ModelFileRecord, ModelVersionRecord, Securable};
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::datasets::json_error;
+use crate::securable_ref::create_in_schema;
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// One file of a model version.
@@ -100,31 +101,6 @@ pub(crate) fn parse_model_spec(spec: &str) -> Result<(SecurableRef, VersionSelec
 }
 
 impl Citadel {
-    /// Which privilege adding a version to `target` needs, and on what: `CREATE_MODEL` on the
-    /// schema for a new model, `MODIFY` on the model for a new version.
-    pub(crate) async fn new_version_privilege(
-        &self,
-        target: &SecurableRef,
-    ) -> Result<(Privilege, SecurableRef)> {
-        if self
-            .store
-            .securable_by_name(&target.db_name())
-            .await?
-            .is_some()
-        {
-            return Ok((Privilege::Modify, target.clone()));
-        }
-        let schema = target
-            .name
-            .as_ref()
-            .and_then(FullName::parent)
-            .ok_or_else(|| Error::InvalidInput("a model is named CATALOG.SCHEMA.NAME".into()))?;
-        Ok((
-            Privilege::CreateModel,
-            SecurableRef::new(SecurableKind::Schema, schema)?,
-        ))
-    }
-
     /// Registers stored files as the next version of `target`: artifact rows, the signed
     /// manifest, the version and its files, and the audit event, in one transaction.
     #[allow(clippy::too_many_arguments)]
@@ -137,7 +113,9 @@ impl Citadel {
         files: Vec<StoredFile>,
         params: Value,
     ) -> Result<ModelVersionInfo> {
-        let (privilege, on) = self.new_version_privilege(target).await?;
+        let (privilege, on) = self
+            .create_or_modify_privilege(target, Privilege::CreateModel)
+            .await?;
         let mut tx = self
             .begin_authorized(ctx, action, privilege, &on, &params)
             .await?;
@@ -149,7 +127,7 @@ impl Citadel {
                     name: target.label(),
                 })
             }
-            None => create_model_in(&mut tx, ctx, target).await?,
+            None => create_in_schema(&mut tx, ctx, target).await?,
         };
         for file in &files {
             self.record_artifact(&mut tx, ctx, &file.reference).await?;
@@ -466,39 +444,6 @@ impl Citadel {
             created_by: self.principal_label(record.created_by).await?,
         })
     }
-}
-
-/// Creates the model securable in `tx`; the creator owns it.
-async fn create_model_in(
-    tx: &mut WriteTx,
-    ctx: &Context,
-    target: &SecurableRef,
-) -> Result<Securable> {
-    let name = target
-        .name
-        .as_ref()
-        .ok_or_else(|| Error::InvalidInput("a model needs a name".into()))?;
-    let schema_name = name
-        .parent()
-        .ok_or_else(|| Error::InvalidInput("a model is named CATALOG.SCHEMA.NAME".into()))?;
-    let schema = tx
-        .securable_by_name(&schema_name.to_string())
-        .await?
-        .filter(|s| s.kind == SecurableKind::Schema)
-        .ok_or_else(|| Error::NotFound {
-            what: "schema",
-            name: schema_name.to_string(),
-        })?;
-    Ok(tx
-        .create_securable(&citadel_store::NewSecurable {
-            kind: SecurableKind::Model,
-            parent_id: Some(schema.id),
-            name: name.leaf().to_string(),
-            owner_id: Some(ctx.principal.id),
-            created_by: Some(ctx.principal.id),
-            comment: None,
-        })
-        .await?)
 }
 
 /// How artifact digests are written: `sha256:<hex>`.

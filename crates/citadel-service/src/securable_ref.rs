@@ -92,6 +92,73 @@ impl fmt::Display for SecurableRef {
     }
 }
 
+impl crate::Citadel {
+    /// Which privilege adding to `target` (a dataset or model) needs, and on what: `create` on
+    /// the schema while `target` does not exist, `MODIFY` on `target` once it does.
+    pub(crate) async fn create_or_modify_privilege(
+        &self,
+        target: &SecurableRef,
+        create: citadel_core::Privilege,
+    ) -> Result<(citadel_core::Privilege, SecurableRef)> {
+        if self
+            .store
+            .securable_by_name(&target.db_name())
+            .await?
+            .is_some()
+        {
+            return Ok((citadel_core::Privilege::Modify, target.clone()));
+        }
+        let schema = schema_of(target)?;
+        Ok((create, SecurableRef::new(SecurableKind::Schema, schema)?))
+    }
+}
+
+/// The schema a dataset or model lives in.
+fn schema_of(target: &SecurableRef) -> Result<FullName> {
+    target
+        .name
+        .as_ref()
+        .and_then(FullName::parent)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "a {} is named CATALOG.SCHEMA.NAME",
+                target.kind.as_str()
+            ))
+        })
+}
+
+/// Creates `target` (a dataset or model) in its schema within `tx`; the caller owns it.
+pub(crate) async fn create_in_schema(
+    tx: &mut citadel_store::WriteTx,
+    ctx: &crate::Context,
+    target: &SecurableRef,
+) -> Result<citadel_store::Securable> {
+    let schema_name = schema_of(target)?;
+    let leaf = target
+        .name
+        .as_ref()
+        .map(|name| name.leaf().to_string())
+        .unwrap_or_default();
+    let schema = tx
+        .securable_by_name(&schema_name.to_string())
+        .await?
+        .filter(|s| s.kind == SecurableKind::Schema)
+        .ok_or_else(|| Error::NotFound {
+            what: "schema",
+            name: schema_name.to_string(),
+        })?;
+    Ok(tx
+        .create_securable(&citadel_store::NewSecurable {
+            kind: target.kind,
+            parent_id: Some(schema.id),
+            name: leaf,
+            owner_id: Some(ctx.principal.id),
+            created_by: Some(ctx.principal.id),
+            comment: None,
+        })
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
