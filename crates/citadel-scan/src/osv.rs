@@ -1,0 +1,1 @@
+//! Offline OSV matching (being written).

@@ -1,0 +1,1 @@
+//! Software bills of materials (being written).
