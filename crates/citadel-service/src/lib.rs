@@ -17,6 +17,7 @@ pub mod context;
 pub mod dataset_lifecycle;
 pub mod dataset_rules;
 pub mod datasets;
+pub mod doctor;
 pub mod env;
 pub mod error;
 pub mod grants;

@@ -8,6 +8,7 @@ pub mod bench_pii;
 pub mod bench_store;
 pub mod catalog;
 pub mod data;
+pub mod doctor;
 pub mod finetune;
 pub mod generate;
 pub mod grant;
@@ -114,6 +115,9 @@ pub enum Command {
     /// Scan files for personal data and secrets.
     #[command(subcommand)]
     Scan(scan::ScanCommand),
+    /// Check the runtime posture (root, key and credential file modes, key age, tokens near
+    /// expiry, audit chain) and say how to fix each finding. Exits 1 when something fails.
+    Doctor,
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -184,6 +188,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Model(cmd) => model::run(&global, cmd).await,
+        Command::Doctor => doctor::run(&global).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
         Command::Generate(_)

@@ -7,6 +7,7 @@ mod artifacts;
 mod audit;
 mod auth;
 mod data;
+mod doctor;
 mod grants;
 mod harness;
 mod init;
