@@ -1,0 +1,29 @@
+# Citadel in a container: built in a full Rust image, run from a minimal one as a non-root user
+# with a read-only root file system. The home (keys, database, artifacts) is the only writable
+# place: mount a volume at /var/lib/citadel.
+#
+#   docker build -t citadel .
+#   docker run --rm --read-only -v citadel-home:/var/lib/citadel citadel init
+#   docker run --rm --read-only -v citadel-home:/var/lib/citadel citadel doctor
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p citadel \
+    && install -D -m 0755 target/release/citadel /out/citadel
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 citadel \
+    && useradd --system --uid 10001 --gid citadel --home-dir /var/lib/citadel --shell /usr/sbin/nologin citadel \
+    && install -d -o citadel -g citadel -m 0700 /var/lib/citadel
+COPY --from=build /out/citadel /usr/local/bin/citadel
+USER 10001:10001
+ENV CITADEL_HOME=/var/lib/citadel
+VOLUME ["/var/lib/citadel"]
+# Until the gateway's /healthz exists, the check is only that the binary runs.
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["citadel", "--version"]
+ENTRYPOINT ["citadel"]
+CMD ["--help"]
