@@ -19,6 +19,7 @@ pub mod malloc;
 pub mod model;
 pub mod output;
 pub mod principal;
+pub mod sbom;
 pub mod scan;
 pub mod secrets;
 pub mod session;
@@ -33,8 +34,10 @@ use clap::{Args, Parser, Subcommand};
 
 /// Citadel: a secure, self-hosted pipeline for fine-tuning and serving large language models.
 ///
-/// Every command but `init` and `keys generate` runs as the principal of a personal access token
-/// taken from `--token`, `$CITADEL_TOKEN` or the home's credentials file.
+/// Every command runs as the principal of a personal access token taken from `--token`,
+/// `$CITADEL_TOKEN` or the home's credentials file, except those that touch no home: `init`,
+/// `keys generate`, `scan deps`, `scan secrets`, `sbom` (of the binary) and `model verify
+/// --folder`, which read only the files they are given (so CI can run them).
 ///
 /// Exit codes: 0 success, 1 failure, 2 not authenticated, 3 permission denied, 4 invalid input
 /// or not found, 5 integrity failure (tampered artifact or audit log).
@@ -118,6 +121,9 @@ pub enum Command {
     /// Check the runtime posture (root, key and credential file modes, key age, tokens near
     /// expiry, audit chain) and say how to fix each finding. Exits 1 when something fails.
     Doctor,
+    /// Software bill of materials: this binary's (CycloneDX 1.6 or SPDX 2.3) or a model
+    /// version's AI-BOM.
+    Sbom(sbom::SbomArgs),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -154,6 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scan(scan::ScanCommand::Pii(args)) => {
             session::authenticated_sync(&global, |_| scan::run(global.json, args))
         }
+        Command::Scan(scan::ScanCommand::Deps(args)) => sbom::run_scan_deps(global.json, args),
         Command::Bench(BenchCommand::Pii(args)) => {
             session::authenticated_sync(&global, |_| bench_pii::run(global.json, args))
         }
@@ -189,6 +196,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Model(cmd) => model::run(&global, cmd).await,
         Command::Doctor => doctor::run(&global).await,
+        Command::Sbom(args) => sbom::run_sbom(&global, args).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
         Command::Generate(_)

@@ -45,8 +45,17 @@ pub fn table<const N: usize>(headers: [&str; N], rows: impl IntoIterator<Item = 
 
 /// Prints a value as pretty JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    print_text(&serde_json::to_string_pretty(value)?)
+}
+
+/// Prints `text` and a newline; a reader that went away (`| head`) is not an error.
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Formats a timestamp for tables: RFC 3339 to the second, UTC.

@@ -22,6 +22,8 @@ pub enum ScanCommand {
     /// field that has findings, `{"line":N,"field":"path.to[0].field","findings":[…]}`, with
     /// offsets in characters of that field's value.
     Pii(ScanPiiArgs),
+    /// Match dependencies (this binary's, or an SBOM's) against an offline OSV database.
+    Deps(super::sbom::ScanDepsArgs),
 }
 
 /// Arguments of `citadel scan pii`.

@@ -16,3 +16,4 @@ mod models;
 mod pii;
 mod postgres;
 mod secrets;
+mod supply_chain;
