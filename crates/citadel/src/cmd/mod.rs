@@ -21,6 +21,7 @@ pub mod output;
 pub mod principal;
 pub mod sbom;
 pub mod scan;
+pub mod scan_secrets;
 pub mod secrets;
 pub mod session;
 pub mod token;
@@ -137,6 +138,8 @@ pub enum BenchCommand {
     Engine(bench_engine::BenchEngineArgs),
     /// PII analyzer throughput, and precision and recall on a generated labeled corpus.
     Pii(bench_pii::BenchPiiArgs),
+    /// Secret-scan throughput on a synthetic source tree.
+    Scan(scan_secrets::BenchScanArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -161,6 +164,8 @@ pub fn run(cli: Cli) -> ExitCode {
             session::authenticated_sync(&global, |_| scan::run(global.json, args))
         }
         Command::Scan(scan::ScanCommand::Deps(args)) => sbom::run_scan_deps(global.json, args),
+        Command::Scan(scan::ScanCommand::Secrets(args)) => scan_secrets::run(global.json, args),
+        Command::Bench(BenchCommand::Scan(args)) => scan_secrets::run_bench(global.json, args),
         Command::Bench(BenchCommand::Pii(args)) => {
             session::authenticated_sync(&global, |_| bench_pii::run(global.json, args))
         }
@@ -202,7 +207,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Generate(_)
         | Command::Finetune(_)
         | Command::Scan(_)
-        | Command::Bench(BenchCommand::Engine(_) | BenchCommand::Pii(_)) => {
+        | Command::Bench(BenchCommand::Engine(_) | BenchCommand::Pii(_) | BenchCommand::Scan(_)) => {
             unreachable_sync_command()
         }
     }

@@ -24,6 +24,8 @@ pub enum ScanCommand {
     Pii(ScanPiiArgs),
     /// Match dependencies (this binary's, or an SBOM's) against an offline OSV database.
     Deps(super::sbom::ScanDepsArgs),
+    /// Find credentials in files or git history (gitleaks-format rules); exit 1 on findings.
+    Secrets(super::scan_secrets::ScanSecretsArgs),
 }
 
 /// Arguments of `citadel scan pii`.

@@ -163,3 +163,76 @@ fn dependencies_are_matched_against_an_offline_osv_folder() {
     ]));
     assert_eq!(from_file["vulnerabilities"], report["vulnerabilities"]);
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn secret_scans_find_deleted_secrets_in_history_and_guard_commits() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "-q"]);
+    // A fake Hugging Face token, assembled so this file holds no token-shaped string.
+    let token = format!("hf_{}", "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh");
+    std::fs::write(dir.join("train.py"), format!("HF_TOKEN = \"{token}\"\n")).unwrap();
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-qm", "add training script"]);
+    std::fs::write(
+        dir.join("train.py"),
+        "HF_TOKEN = os.environ[\"HF_TOKEN\"]\n",
+    )
+    .unwrap();
+    git(
+        dir,
+        &["commit", "-qam", "read the token from the environment"],
+    );
+    let root = dir.to_str().unwrap();
+
+    run_ok(no_home().args(["scan", "secrets", root]));
+    let out = no_home()
+        .args(["scan", "secrets", root, "--git", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &report["findings"][0];
+    assert_eq!(finding["rule_id"], "huggingface-access-token", "{report}");
+    assert_eq!(finding["path"], "train.py");
+    assert!(finding["commit"].as_str().unwrap().len() >= 40);
+    assert!(
+        !report.to_string().contains(&token),
+        "the secret itself is never printed"
+    );
+
+    let sarif = no_home()
+        .args(["scan", "secrets", root, "--git", "--sarif"])
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+
+    // The hook refuses a commit that adds a secret.
+    run_ok(no_home().args(["scan", "secrets", root, "--install-hook"]));
+    std::fs::write(dir.join("leak.env"), format!("TOKEN={token}\n")).unwrap();
+    git(dir, &["add", "leak.env"]);
+    let binary = assert_cmd::cargo::cargo_bin("citadel");
+    let commit = std::process::Command::new("git")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(["commit", "-qm", "leak"])
+        .env("CITADEL", &binary)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        !commit.status.success(),
+        "the pre-commit hook let a secret through"
+    );
+}
