@@ -34,13 +34,6 @@ pub enum FileRole {
     Pickle,
 }
 
-impl FileRole {
-    /// Whether the file is JSON that must be checked for `auto_map` (remote code).
-    pub fn is_json(self) -> bool {
-        matches!(self, Self::Config | Self::Tokenizer | Self::WeightsIndex)
-    }
-}
-
 /// What the policy decided for one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -204,6 +197,12 @@ pub fn select<'a>(
     Ok(selection)
 }
 
+/// Whether `path` is a JSON file, which [`check_json_config`] must pass before it is stored
+/// (configs, tokenizer files, shard indexes) and which is fetched before any weight.
+pub fn is_json(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".json")
+}
+
 /// Refuses a JSON config that asks for remote code (`auto_map`, at the top level or under
 /// `tokenizer_config`-style nesting) or that does not parse.
 pub fn check_json_config(path: &str, bytes: &[u8]) -> Result<()> {
@@ -347,5 +346,12 @@ mod tests {
         .is_err());
         assert!(check_json_config("config.json", b"{not json").is_err());
         check_json_config("config.json", br#"{"model_type":"llama"}"#).unwrap();
+    }
+
+    #[test]
+    fn only_json_files_are_checked_as_json() {
+        assert!(is_json("config.json") && is_json("sub/Tokenizer_Config.JSON"));
+        // GPT-2 tokenizers ship merges.txt and sentencepiece models ship tokenizer.model.
+        assert!(!is_json("merges.txt") && !is_json("tokenizer.model"));
     }
 }

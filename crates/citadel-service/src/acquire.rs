@@ -240,7 +240,7 @@ impl Citadel {
         let mut plan: Vec<(&RemoteFile, FileRole)> = Vec::new();
         for (path, role) in &selection.accepted {
             if let Some(file) = snapshot.files.iter().find(|f| &f.path == path) {
-                if role.is_json() && file.size > MAX_CONFIG_SIZE {
+                if files::is_json(path) && file.size > MAX_CONFIG_SIZE {
                     return Err(Failed::hub(HubError::Refused {
                         path: path.clone(),
                         reason: format!("config files are limited to {MAX_CONFIG_SIZE} bytes"),
@@ -250,7 +250,7 @@ impl Citadel {
             }
         }
         // Configs first: a remote-code config refuses the model before any weight is fetched.
-        plan.sort_by_key(|(file, role)| (!role.is_json(), file.path.clone()));
+        plan.sort_by_key(|(file, _)| (!files::is_json(&file.path), file.path.clone()));
         if let Some(progress) = &progress {
             progress(AcquireEvent::Planned {
                 files: plan.len(),
@@ -384,8 +384,7 @@ impl Citadel {
                 .await
                 .map_err(|e| HubError::from_io(e, &url))?;
             drop(out);
-            self.check_and_store_local(&staged, &file.path, role)
-                .await?
+            self.check_and_store_local(&staged, &file.path).await?
         };
         if scan.verdict.is_dangerous() {
             self.discard(&[&reference]).await;
@@ -413,7 +412,6 @@ impl Citadel {
         &self,
         path: &Path,
         name: &str,
-        role: FileRole,
     ) -> Result<(ArtifactRef, FileScan)> {
         let owned = path.to_owned();
         let display = name.to_owned();
@@ -423,7 +421,7 @@ impl Citadel {
         if scan.verdict.is_dangerous() {
             return Err(dangerous(&scan).into());
         }
-        if role.is_json() {
+        if files::is_json(name) {
             let bytes = std::fs::read(path).map_err(|source| Error::Home {
                 path: path.to_owned(),
                 action: "read",
@@ -443,32 +441,27 @@ impl Citadel {
         let listing = local::list_files(dir).map_err(Failed::hub)?;
         let selection = files::select(listing.iter().map(|f| f.relative.as_str()), options)
             .map_err(Failed::hub)?;
-        let mut plan: Vec<(&LocalFile, FileRole)> = selection
+        let mut plan: Vec<&LocalFile> = selection
             .accepted
             .iter()
-            .filter_map(|(path, role)| {
-                listing
-                    .iter()
-                    .find(|f| &f.relative == path)
-                    .map(|f| (f, *role))
-            })
+            .filter_map(|(path, _)| listing.iter().find(|f| &f.relative == path))
             .collect();
-        plan.sort_by_key(|(file, role)| (!role.is_json(), file.relative.clone()));
+        plan.sort_by_key(|file| (!files::is_json(&file.relative), file.relative.clone()));
         if let Some(progress) = &progress {
             progress(AcquireEvent::Planned {
                 files: plan.len(),
-                bytes: plan.iter().map(|(f, _)| f.size).sum(),
+                bytes: plan.iter().map(|f| f.size).sum(),
             });
         }
         let mut stored = Vec::new();
-        for (file, role) in plan {
+        for file in plan {
             if let Some(progress) = &progress {
                 progress(AcquireEvent::File {
                     path: file.relative.clone(),
                     size: file.size,
                 });
             }
-            if role.is_json() && file.size > MAX_CONFIG_SIZE {
+            if files::is_json(&file.relative) && file.size > MAX_CONFIG_SIZE {
                 let error = HubError::Refused {
                     path: file.relative.clone(),
                     reason: format!("config files are limited to {MAX_CONFIG_SIZE} bytes"),
@@ -478,10 +471,7 @@ impl Citadel {
                     stored,
                 });
             }
-            match self
-                .check_and_store_local(&file.path, &file.relative, role)
-                .await
-            {
+            match self.check_and_store_local(&file.path, &file.relative).await {
                 Ok((reference, scan)) => {
                     if let Some(progress) = &progress {
                         progress(AcquireEvent::Bytes(file.size));
@@ -582,7 +572,7 @@ fn scan_local_path(path: &Path) -> Result<Vec<FileScan>, HubError> {
         let policy = files::classify(&file.relative, PolicyOptions { allow_pickle: true });
         let refused = match policy {
             Err(err) => Some(err.to_string()),
-            Ok(_) if is_json_name(&file.relative) && file.size <= MAX_CONFIG_SIZE => {
+            Ok(_) if files::is_json(&file.relative) && file.size <= MAX_CONFIG_SIZE => {
                 std::fs::read(&file.path)
                     .ok()
                     .and_then(|bytes| files::check_json_config(&file.relative, &bytes).err())
@@ -602,10 +592,6 @@ fn scan_local_path(path: &Path) -> Result<Vec<FileScan>, HubError> {
         scans.push(scanned);
     }
     Ok(scans)
-}
-
-fn is_json_name(path: &str) -> bool {
-    path.to_ascii_lowercase().ends_with(".json")
 }
 
 /// Shared state of a [`HeaderTap`].

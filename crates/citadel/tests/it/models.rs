@@ -94,6 +94,9 @@ fn model_files() -> Vec<HubFile> {
     vec![
         file("config.json", br#"{"model_type":"llama"}"#.to_vec(), false),
         file("tokenizer.json", br#"{"version":"1.0"}"#.to_vec(), false),
+        // GPT-2 style tokenizer files: merges.txt is text, not JSON.
+        file("merges.txt", b"#version: 0.2\nh e\n".to_vec(), false),
+        file("vocab.json", br#"{"h":0,"e":1}"#.to_vec(), false),
         file("model.safetensors", safetensors(50_000), true),
         file(
             ".gitattributes",
@@ -159,7 +162,13 @@ fn pull_pins_the_commit_verifies_every_file_and_signs_the_version() {
         .collect();
     assert_eq!(
         files,
-        ["config.json", "model.safetensors", "tokenizer.json"]
+        [
+            "config.json",
+            "merges.txt",
+            "model.safetensors",
+            "tokenizer.json",
+            "vocab.json"
+        ]
     );
     assert_eq!(report["skipped"][0]["path"], ".gitattributes");
 
@@ -407,7 +416,10 @@ fn an_oversized_safetensors_header_is_dangerous() {
     let mut weights = (200_000_000u64).to_le_bytes().to_vec();
     weights.extend_from_slice(&[b' '; 64]);
     let mut files = model_files();
-    files[2] = file("model.safetensors", weights, true);
+    *files
+        .iter_mut()
+        .find(|f| f.path == "model.safetensors")
+        .unwrap() = file("model.safetensors", weights, true);
     let hub = Hub::start(files);
     let home = TestHome::init();
     let out = hub.pull(&home, &[]);
