@@ -205,6 +205,24 @@ impl Citadel {
         self.model_version_info(&model, &record, &files).await
     }
 
+    /// Every version of a model, oldest first (`SELECT` on the model).
+    pub async fn list_model_versions(
+        &self,
+        ctx: &Context,
+        name: &FullName,
+    ) -> Result<Vec<ModelVersionInfo>> {
+        let target = SecurableRef::new(SecurableKind::Model, name.clone())?;
+        self.authorize_read(ctx, "model.read", Privilege::Select, &target)
+            .await?;
+        let model = self.securable_named(&target).await?;
+        let mut out = Vec::new();
+        for record in self.store.model_versions(model.id).await? {
+            let files = self.store.model_files(model.id, record.version).await?;
+            out.push(self.model_version_info(&model, &record, &files).await?);
+        }
+        Ok(out)
+    }
+
     /// Re-hashes every stored byte of a version and checks the manifest's signature and its
     /// agreement with the stored files (`SELECT` on the model). The outcome is audited.
     pub async fn verify_model(&self, ctx: &Context, spec: &str) -> Result<ModelVerification> {

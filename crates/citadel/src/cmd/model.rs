@@ -59,6 +59,8 @@ pub enum ModelCommand {
     Scan { path: PathBuf },
     /// Show a stored version: NAME (latest) or NAME@N (SELECT).
     Show { spec: String },
+    /// List a model's versions, oldest first (SELECT).
+    Versions { name: FullName },
     /// Re-hash every stored byte of a version and check its signed manifest (SELECT); or, with
     /// --folder, check an exported folder against a public key (no home needed).
     Verify {
@@ -152,6 +154,27 @@ pub async fn run(global: &GlobalArgs, command: ModelCommand) -> anyhow::Result<(
                     return output::json(&version);
                 }
                 print_version(&version);
+                Ok(())
+            }
+            ModelCommand::Versions { name } => {
+                let versions = citadel.list_model_versions(&ctx, &name).await?;
+                if json {
+                    return output::json(&versions);
+                }
+                output::table(
+                    ["version", "files", "size", "source", "scan", "created", "by"],
+                    versions.iter().map(|v| {
+                        [
+                            v.version.to_string(),
+                            v.files.len().to_string(),
+                            human_bytes(v.size),
+                            source_label(&v.source),
+                            v.scan_verdict.clone(),
+                            output::time(v.created_at),
+                            v.created_by.clone(),
+                        ]
+                    }),
+                );
                 Ok(())
             }
             ModelCommand::Verify { spec, .. } => {
@@ -328,6 +351,19 @@ fn print_verification(json: bool, report: &ModelVerification) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+/// `hf://repo@commit12` or the local path a version came from.
+fn source_label(source: &serde_json::Value) -> String {
+    let text = |key: &str| source.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    match text("kind") {
+        "hub" => format!(
+            "hf://{}@{}",
+            text("repo"),
+            text("commit").get(..12).unwrap_or("")
+        ),
+        _ => text("path").to_owned(),
+    }
 }
 
 fn human_bytes(bytes: u64) -> String {

@@ -193,6 +193,14 @@ fn pull_pins_the_commit_verifies_every_file_and_signs_the_version() {
     let again = json(&hub.pull(&home, &["--json"]));
     assert_eq!(again["version"]["version"], 2);
     assert_eq!(again["version"]["root_digest"], version["root_digest"]);
+    let versions: Value =
+        serde_json::from_str(&home.admin_ok(&["model", "versions", MODEL, "--json"])).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let table = home.admin_ok(&["model", "versions", MODEL]);
+    assert!(
+        table.contains(&format!("hf://{REPO}@{}", &hub.hub.commit()[..12])),
+        "{table}"
+    );
 }
 
 #[test]
