@@ -14,7 +14,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::address::{record_location, staging_location, unique_location};
 use crate::backend::{Backend, Staged};
 use crate::config::BlobConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, IntegrityFailure, Result};
 use crate::format::{ChunkCipher, ARTIFACT_ID_LEN, DEFAULT_CHUNK_SIZE, FORMAT_VERSION};
 use crate::kek::{random_fill, DataKey, Kek, KeyRing};
 use crate::local::{run_blocking, sync_dir, FileSink};
@@ -74,8 +74,25 @@ impl BlobStore {
     {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Worker(format!("put_reader needs a Tokio runtime: {e}")))?;
-        self.put(SyncIoBridge::new_with_handle(source, runtime))
+        self.put(SyncIoBridge::new_with_handle(source, runtime), None)
             .await
+    }
+
+    /// Like [`BlobStore::put_reader`], but publishes only if the content's digest is `expected`
+    /// (`sha256:<hex>`); otherwise nothing is published and the error is a digest mismatch. For
+    /// sources whose digest is promised by someone else (a hub's LFS listing): the store's own
+    /// hash is the check, so the bytes are hashed once.
+    pub async fn put_reader_expecting<R>(&self, source: R, expected: &str) -> Result<ArtifactRef>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Worker(format!("put_reader needs a Tokio runtime: {e}")))?;
+        self.put(
+            SyncIoBridge::new_with_handle(source, runtime),
+            Some(expected),
+        )
+        .await
     }
 
     /// Stores a local file.
@@ -83,16 +100,20 @@ impl BlobStore {
         let owned = path.to_path_buf();
         let file =
             run_blocking(move || File::open(&owned).map_err(|e| Error::io(&owned, e))).await?;
-        self.put(file).await
+        self.put(file, None).await
     }
 
     /// Stores an in-memory value.
     pub async fn put_bytes(&self, data: impl Into<Bytes>) -> Result<ArtifactRef> {
-        self.put(Cursor::new(data.into())).await
+        self.put(Cursor::new(data.into()), None).await
     }
 
     /// Stores what a blocking reader yields (read on a worker thread).
-    async fn put(&self, source: impl Read + Send + 'static) -> Result<ArtifactRef> {
+    async fn put(
+        &self,
+        source: impl Read + Send + 'static,
+        expected: Option<&str>,
+    ) -> Result<ArtifactRef> {
         let mut artifact_id = [0u8; ARTIFACT_ID_LEN];
         random_fill(&mut artifact_id)?;
         let data_key = DataKey::generate()?;
@@ -108,6 +129,17 @@ impl BlobStore {
                 return Err(e);
             }
         };
+        if let Some(expected) = expected {
+            let actual = encrypted.digest.to_string();
+            if actual != expected {
+                sink.abort().await;
+                return Err(IntegrityFailure::DigestMismatch {
+                    expected: expected.to_owned(),
+                    actual,
+                }
+                .into());
+            }
+        }
         let staged = sink.finish().await?;
         let reference = ArtifactRef {
             format_version: FORMAT_VERSION,

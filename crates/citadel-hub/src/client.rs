@@ -8,6 +8,7 @@ mod download;
 #[cfg(test)]
 mod tests;
 
+use download::ContentCheck;
 pub use download::Download;
 
 use std::fmt;
@@ -355,6 +356,31 @@ impl HubClient {
         file: &RemoteFile,
         progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     ) -> Result<Download> {
+        self.open_checked(snapshot, file, progress, ContentCheck::Here)
+            .await
+    }
+
+    /// Like [`HubClient::open`] for an LFS file whose SHA-256 the consumer computes anyway (an
+    /// encrypting store addresses content by it): the stream checks commit and size but leaves
+    /// the digest to the consumer, which MUST compare its own SHA-256 with `file.lfs_sha256`
+    /// before trusting or publishing the bytes. Files without an LFS digest are checked here.
+    pub async fn open_for_consumer_check(
+        &self,
+        snapshot: &Snapshot,
+        file: &RemoteFile,
+        progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    ) -> Result<Download> {
+        self.open_checked(snapshot, file, progress, ContentCheck::Consumer)
+            .await
+    }
+
+    async fn open_checked(
+        &self,
+        snapshot: &Snapshot,
+        file: &RemoteFile,
+        progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+        check: ContentCheck,
+    ) -> Result<Download> {
         let url = self.file_url(snapshot, &file.path)?;
         let pinned = Pinned {
             path: &file.path,
@@ -379,6 +405,7 @@ impl HubClient {
             file.clone(),
             response,
             progress,
+            check,
         ))
     }
 

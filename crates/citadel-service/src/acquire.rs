@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 
-use citadel_blob::ArtifactRef;
+use citadel_blob::{ArtifactRef, IntegrityFailure};
 use citadel_core::{FullName, Privilege, SecurableKind};
 use citadel_hub::client::{ClientConfig, Download, HubClient, RemoteFile, RepoRef, Snapshot};
 use citadel_hub::files::{self, FileRole, PolicyOptions, Selection, MAX_CONFIG_SIZE};
@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::models::{hex_digest, ModelVersionInfo, StoredFile};
+use crate::models::{hex_digest, ModelVersionInfo, StoredFile, DIGEST_PREFIX};
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// Progress of an acquisition, for progress bars.
@@ -351,19 +351,36 @@ impl Citadel {
             Arc::new(move |n: u64| progress(AcquireEvent::Bytes(n)))
                 as Arc<dyn Fn(u64) + Send + Sync>
         });
-        let download = client.open(snapshot, file, bytes).await?;
-        let url = download.url().to_owned();
         let (reference, scan) = if role == FileRole::Weights {
             // Weights stream straight into the encrypted store; the header is captured on the
-            // way for the safetensors checks, so a multi-gigabyte file is read once.
+            // way for the safetensors checks, so a multi-gigabyte file is read once. The store's
+            // content hash is the check against the hub's LFS digest (hashing once): it
+            // publishes nothing unless they match.
+            let download = client
+                .open_for_consumer_check(snapshot, file, bytes)
+                .await?;
             let tap = HeaderTap::new(download);
             let captured = tap.state();
-            let stored = self.blobs.put_reader(tap).await;
+            let stored = match &file.lfs_sha256 {
+                Some(sha256) => {
+                    let expected = format!("{DIGEST_PREFIX}{sha256}");
+                    self.blobs.put_reader_expecting(tap, &expected).await
+                }
+                None => self.blobs.put_reader(tap).await,
+            };
             let (prefix, failure) = captured.take();
             if let Some(failure) = failure {
                 return Err(failure.into());
             }
-            let reference = stored?;
+            let reference = stored.map_err(|err| match err {
+                citadel_blob::Error::Integrity {
+                    what: IntegrityFailure::DigestMismatch { expected, actual },
+                } => Error::from(HubError::Integrity {
+                    path: file.path.clone(),
+                    detail: format!("{actual} differs from the hub's listed {expected}"),
+                }),
+                other => other.into(),
+            })?;
             let findings = scan::scan_safetensors_prefix(&prefix, file.size);
             let scan = FileScan {
                 path: file.path.clone(),
@@ -375,11 +392,12 @@ impl Citadel {
             (reference, scan)
         } else {
             // Small files and pickles are staged, scanned whole, then stored.
+            let mut download = client.open(snapshot, file, bytes).await?;
+            let url = download.url().to_owned();
             let staged = staging.join(format!("file-{}", hex_name(&file.path)));
             let mut out = tokio::fs::File::create(&staged)
                 .await
                 .map_err(|e| HubError::from_io(e, &url))?;
-            let mut download = download;
             tokio::io::copy(&mut download, &mut out)
                 .await
                 .map_err(|e| HubError::from_io(e, &url))?;

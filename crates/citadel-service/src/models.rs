@@ -465,7 +465,7 @@ impl Citadel {
 }
 
 /// How artifact digests are written: `sha256:<hex>`.
-const DIGEST_PREFIX: &str = "sha256:";
+pub(crate) const DIGEST_PREFIX: &str = "sha256:";
 
 /// The hex part of an artifact digest (manifests list bare hex, as model-signing does).
 pub(crate) fn hex_digest(digest: &str) -> &str {

@@ -89,3 +89,35 @@ on_every_backend!(
     put_file_and_read_to_path,
     reference_serializes_and_delete_removes
 );
+
+#[tokio::test]
+async fn put_reader_expecting_publishes_only_the_promised_content() {
+    let fixture = Fixture::local().await;
+    let plain = data(3 * CHUNK + 5, 7);
+    let expected = sha256(&plain);
+    let reference = fixture
+        .store
+        .put_reader_expecting(std::io::Cursor::new(plain.clone()), &expected)
+        .await
+        .unwrap();
+    assert_eq!(reference.digest, expected);
+    assert_eq!(fixture.store.read_to_vec(&reference).await.unwrap(), plain);
+
+    let other = data(3 * CHUNK + 5, 8);
+    let before = fixture.raw_list("").await;
+    let failure = crate::support::integrity(
+        fixture
+            .store
+            .put_reader_expecting(std::io::Cursor::new(other.clone()), &expected)
+            .await,
+    );
+    assert!(
+        matches!(
+            failure,
+            citadel_blob::IntegrityFailure::DigestMismatch { .. }
+        ),
+        "{failure:?}"
+    );
+    // Nothing new was published, and nothing is left in staging.
+    assert_eq!(fixture.raw_list("").await, before);
+}

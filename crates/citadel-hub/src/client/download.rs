@@ -27,8 +27,9 @@ type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 enum Message {
     Data(Bytes),
-    /// Every byte arrived and matched; the SHA-256 of the file.
-    Verified(String),
+    /// Every byte arrived and matched; the SHA-256 of the file (`None` when the consumer
+    /// checks the digest).
+    Verified(Option<String>),
     Failed(HubError),
 }
 
@@ -47,7 +48,7 @@ pub struct Download {
 
 enum State {
     Streaming,
-    Verified(String),
+    Verified(Option<String>),
     Failed,
 }
 
@@ -67,10 +68,11 @@ impl Drop for Download {
 }
 
 impl Download {
-    /// The file's SHA-256 (lower-case hex), once the stream ended with every byte verified.
+    /// The file's SHA-256 (lower-case hex), once the stream ended with every byte verified here
+    /// (`None` for [`super::HubClient::open_for_consumer_check`] downloads).
     pub fn sha256(&self) -> Option<String> {
         match &self.state {
-            State::Verified(sha256) => Some(sha256.clone()),
+            State::Verified(sha256) => sha256.clone(),
             State::Streaming | State::Failed => None,
         }
     }
@@ -166,6 +168,7 @@ pub(super) fn start(
     file: RemoteFile,
     response: reqwest::Response,
     progress: Option<Progress>,
+    check: ContentCheck,
 ) -> Download {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let shown = display_url(&url);
@@ -182,7 +185,7 @@ pub(super) fn start(
         progress,
         tx,
     };
-    let hasher = Hasher::start(Digests::new(&file));
+    let hasher = Hasher::start(Digests::new(&file, check));
     let task = tokio::spawn(transfer.run(response, hasher)).abort_handle();
     Download {
         path,
@@ -232,7 +235,7 @@ impl Transfer {
         &mut self,
         mut response: reqwest::Response,
         hasher: Hasher,
-    ) -> Result<String, Stop> {
+    ) -> Result<Option<String>, Stop> {
         let mut skip = 0;
         let mut resumes = 0;
         loop {
@@ -415,9 +418,18 @@ impl Verifier {
     }
 }
 
+/// Who checks a download's content digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContentCheck {
+    /// The stream, before it reports the end.
+    Here,
+    /// The consumer, with its own SHA-256 (LFS files only; others are checked here).
+    Consumer,
+}
+
 /// The hashes of one file and the digest the hub listed for it.
 struct Digests {
-    sha256: Sha256Hasher,
+    sha256: Option<Sha256Hasher>,
     check: Check,
 }
 
@@ -426,36 +438,46 @@ enum Check {
     Sha256(String),
     /// Other files: the git blob id, hashed alongside.
     GitBlob(String, Box<GitBlobHasher>),
+    /// LFS files whose consumer compares its own SHA-256 with the listing.
+    Consumer,
 }
 
 impl Digests {
-    fn new(file: &RemoteFile) -> Self {
-        let check = match &file.lfs_sha256 {
-            Some(sha256) => Check::Sha256(sha256.clone()),
-            None => Check::GitBlob(
-                file.blob_id.clone(),
-                Box::new(GitBlobHasher::new(file.size)),
+    fn new(file: &RemoteFile, check: ContentCheck) -> Self {
+        let (check, sha256) = match (&file.lfs_sha256, check) {
+            (Some(_), ContentCheck::Consumer) => (Check::Consumer, None),
+            (Some(sha256), ContentCheck::Here) => {
+                (Check::Sha256(sha256.clone()), Some(Sha256Hasher::default()))
+            }
+            (None, _) => (
+                Check::GitBlob(
+                    file.blob_id.clone(),
+                    Box::new(GitBlobHasher::new(file.size)),
+                ),
+                Some(Sha256Hasher::default()),
             ),
         };
-        Self {
-            sha256: Sha256Hasher::default(),
-            check,
-        }
+        Self { sha256, check }
     }
 
     fn update(&mut self, chunk: &[u8]) {
-        self.sha256.update(chunk);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(chunk);
+        }
         if let Check::GitBlob(_, git_blob) = &mut self.check {
             git_blob.update(chunk);
         }
     }
 
-    /// The SHA-256 if the listed digest matches.
-    fn verdict(self, path: &str) -> Result<String> {
-        let sha256 = self.sha256.finish_hex();
+    /// The SHA-256 if the listed digest matches (`None` when the consumer checks it).
+    fn verdict(self, path: &str) -> Result<Option<String>> {
+        let Some(sha256) = self.sha256.map(Sha256Hasher::finish_hex) else {
+            return Ok(None);
+        };
         let (kind, got, promised) = match self.check {
             Check::Sha256(promised) => ("sha256", sha256.clone(), promised),
             Check::GitBlob(promised, git_blob) => ("git blob id", git_blob.finish_hex(), promised),
+            Check::Consumer => return Ok(None),
         };
         if got != promised {
             return Err(integrity(
@@ -463,7 +485,7 @@ impl Digests {
                 format!("{kind} is {got}, the hub promised {promised}"),
             ));
         }
-        Ok(sha256)
+        Ok(Some(sha256))
     }
 }
 
@@ -537,7 +559,7 @@ mod tests {
         let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         for lfs in [true, false] {
             let mut verifier = verifier(content.len());
-            let mut digests = Digests::new(&file(&content, lfs));
+            let mut digests = Digests::new(&file(&content, lfs), ContentCheck::Here);
             let mut out = Vec::new();
             verifier.count(&content[..3000]).unwrap();
             digests.update(&content[..3000]);
@@ -555,7 +577,7 @@ mod tests {
             assert_eq!(verifier.received, 10_000);
             assert_eq!(
                 digests.verdict("w.bin").unwrap(),
-                Sha256Hasher::digest_hex(&content)
+                Some(Sha256Hasher::digest_hex(&content))
             );
         }
     }
@@ -572,7 +594,7 @@ mod tests {
         );
 
         for lfs in [true, false] {
-            let mut digests = Digests::new(&file(content, lfs));
+            let mut digests = Digests::new(&file(content, lfs), ContentCheck::Here);
             digests.update(b"0123456780");
             let (path, detail) = match digests.verdict("w.bin").unwrap_err() {
                 HubError::Integrity { path, detail } => (path, detail),

@@ -531,3 +531,47 @@ fn paths_are_encoded_segment_by_segment() {
         );
     }
 }
+
+#[tokio::test]
+async fn consumer_checked_downloads_leave_the_lfs_digest_to_the_consumer() {
+    use tokio::io::AsyncReadExt as _;
+    let (hub, client) = setup().await;
+    let snapshot = client.resolve(&repo()).await.unwrap();
+    let lfs = snapshot.files.iter().find(|f| f.path == LFS).unwrap();
+    let mut download = client
+        .open_for_consumer_check(&snapshot, lfs, None)
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    download.read_to_end(&mut bytes).await.unwrap();
+    assert_eq!(bytes, content(LFS));
+    assert_eq!(
+        download.sha256(),
+        None,
+        "the stream did not check the digest"
+    );
+
+    // Corrupt bytes pass the stream (the consumer's hash catches them); files without an LFS
+    // digest are still checked here.
+    hub.set_fault(Fault::CorruptFile {
+        path: LFS.to_owned(),
+    });
+    let mut download = client
+        .open_for_consumer_check(&snapshot, lfs, None)
+        .await
+        .unwrap();
+    let mut corrupt = Vec::new();
+    download.read_to_end(&mut corrupt).await.unwrap();
+    assert_ne!(corrupt, content(LFS));
+    hub.set_fault(Fault::CorruptFile {
+        path: NESTED.to_owned(),
+    });
+    let nested = snapshot.files.iter().find(|f| f.path == NESTED).unwrap();
+    let mut download = client
+        .open_for_consumer_check(&snapshot, nested, None)
+        .await
+        .unwrap();
+    let err = download.read_to_end(&mut Vec::new()).await.unwrap_err();
+    let (at, _) = integrity_at(HubError::from_io(err, "u"));
+    assert_eq!(at, NESTED);
+}
