@@ -118,6 +118,11 @@ impl Citadel {
             })
     }
 
+    /// The blob reference of a stored artifact, from its row.
+    pub(crate) async fn artifact_reference(&self, digest: &str) -> Result<ArtifactRef> {
+        artifact_ref(&self.artifact_record(digest).await?)
+    }
+
     async fn artifact_info(&self, record: &ArtifactRecord) -> Result<ArtifactInfo> {
         Ok(ArtifactInfo {
             digest: record.digest.clone(),

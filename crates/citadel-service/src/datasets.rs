@@ -138,15 +138,7 @@ pub(crate) async fn version_ref(
             version.version
         ))
     })?;
-    let record = citadel
-        .store
-        .artifact(&digest)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: "artifact",
-            name: digest.clone(),
-        })?;
-    crate::artifacts::artifact_ref(&record)
+    citadel.artifact_reference(&digest).await
 }
 
 impl Citadel {

@@ -208,22 +208,20 @@ impl Citadel {
                 "restore the database from a backup and investigate: see docs/AUDIT-VERIFY.md",
             )
         });
-        if self.config.database.url.contains('@') && self.config.database.url.contains(':') {
-            let has_password = self
-                .config
-                .database
-                .url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split_once('@'))
-                .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-            if has_password {
-                checks.push(Check::new(
-                    "database credentials",
-                    Status::Warn,
-                    "citadel.toml holds a database password".into(),
-                    "move the URL to $CITADEL_DATABASE_URL (or a .pgpass file) and remove it from the config",
-                ));
-            }
+        let password_in_url = self
+            .config
+            .database
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+        if password_in_url {
+            checks.push(Check::new(
+                "database credentials",
+                Status::Warn,
+                "the database URL holds a password".into(),
+                "move the password to a .pgpass file (or a secret-injected $CITADEL_DATABASE_URL)",
+            ));
         }
         checks.push(Check::new(
             "TLS",

@@ -407,18 +407,6 @@ impl Citadel {
         Ok(report)
     }
 
-    async fn artifact_reference(&self, digest: &str) -> Result<ArtifactRef> {
-        let record = self
-            .store
-            .artifact(digest)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "artifact",
-                name: digest.to_owned(),
-            })?;
-        crate::artifacts::artifact_ref(&record)
-    }
-
     async fn load_model_version(
         &self,
         target: &SecurableRef,
