@@ -75,6 +75,47 @@ pub struct ModelBomInput {
     pub signed_by: Option<String>,
     /// The version of Citadel writing the document.
     pub citadel_version: String,
+    /// The registered model it was fine-tuned from.
+    #[serde(default)]
+    pub base_model: Option<BaseModelRef>,
+    /// Its tokenizer file: path and SHA-256 (hex).
+    #[serde(default)]
+    pub tokenizer: Option<(String, String)>,
+    /// Held-out evaluation results.
+    #[serde(default)]
+    pub metrics: Vec<BomMetric>,
+    /// What the model is for.
+    #[serde(default)]
+    pub intended_use: Option<String>,
+    /// What it should not be trusted with.
+    #[serde(default)]
+    pub limitations: Vec<String>,
+}
+
+/// The registered model a version was fine-tuned from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BaseModelRef {
+    /// The base model's full name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it came from (`hf://org/repo@commit`, `folder /path`).
+    pub source: String,
+    /// The SHA-256 root digest of its files (hex), when known.
+    #[serde(default)]
+    pub root_digest: Option<String>,
+}
+
+/// One evaluation result of a model version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BomMetric {
+    /// What was measured (`loss`, `perplexity`…).
+    pub name: String,
+    /// The measured value.
+    pub value: f64,
+    /// The data it was measured on (e.g. a dataset version), when not the whole evaluation set.
+    #[serde(default)]
+    pub slice: Option<String>,
 }
 
 /// A dataset version a model was trained on.

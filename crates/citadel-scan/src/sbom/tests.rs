@@ -643,6 +643,39 @@ fn model_input() -> ModelBomInput {
         ],
         signed_by: Some("alice@example.com".to_owned()),
         citadel_version: "0.1.0".to_owned(),
+        ..ModelBomInput::default()
+    }
+}
+
+/// [`model_input`] with every optional field filled.
+fn full_model_input() -> ModelBomInput {
+    ModelBomInput {
+        base_model: Some(BaseModelRef {
+            name: "main.models.base".to_owned(),
+            version: "1".to_owned(),
+            source: "hf://HuggingFaceTB/SmolLM2-135M@0123456789abcdef".to_owned(),
+            root_digest: Some("D".repeat(64)),
+        }),
+        tokenizer: Some(("tokenizer.json".to_owned(), "e".repeat(64))),
+        metrics: vec![
+            BomMetric {
+                name: "eval_loss".to_owned(),
+                value: 1.25,
+                slice: Some("main.data.tickets@7".to_owned()),
+            },
+            BomMetric {
+                name: "perplexity".to_owned(),
+                value: 3.5,
+                slice: None,
+            },
+        ],
+        intended_use: Some("Drafting answers to support tickets for human review.".to_owned()),
+        limitations: vec![
+            "English only".to_owned(),
+            " ".to_owned(),
+            "Not for legal advice".to_owned(),
+        ],
+        ..model_input()
     }
 }
 
@@ -688,7 +721,7 @@ fn sbom_model_bom_with_datasets_is_schema_valid() {
     );
 
     let components = doc["components"].as_array().unwrap();
-    assert_eq!(components.len(), 5);
+    assert_eq!(components.len(), 6);
     assert_eq!(
         components[0],
         json!({
@@ -730,10 +763,11 @@ fn sbom_model_bom_with_datasets_is_schema_valid() {
                 "model:main.models.support-bot@3/tokenizer.json",
                 "dataset:main.data.tickets@7",
                 "dataset:main.data.faq@2",
+                "citadel@0.1.0",
             ],
         })
     );
-    assert_eq!(dependencies.len(), 6);
+    assert_eq!(dependencies.len(), 7);
 }
 
 #[test]
@@ -754,7 +788,262 @@ fn sbom_minimal_model_bom_is_schema_valid() {
     twice.datasets.push(twice.datasets[0].clone());
     let doc = model_bom(&twice, UUID, TIMESTAMP);
     assert_valid(&cyclonedx_validator(), &doc);
-    assert_eq!(doc["components"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["components"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn sbom_model_bom_with_every_field_is_schema_valid() {
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    let refs: Vec<&str> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bom-ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "model:main.models.support-bot@3/model.safetensors",
+            "model:main.models.support-bot@3/config.json",
+            "model:main.models.support-bot@3/tokenizer.json",
+            "dataset:main.data.tickets@7",
+            "dataset:main.data.faq@2",
+            "model:main.models.base@1",
+            "citadel@0.1.0",
+        ]
+    );
+    assert_eq!(
+        doc["dependencies"][0]["dependsOn"],
+        json!(refs),
+        "the model depends on every component"
+    );
+    let card = &doc["metadata"]["component"]["modelCard"];
+    for key in ["modelParameters", "quantitativeAnalysis", "considerations"] {
+        assert!(card.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn sbom_model_bom_base_model() {
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    let base = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "model:main.models.base@1")
+        .unwrap();
+    assert_eq!(
+        base,
+        &json!({
+            "type": "machine-learning-model",
+            "bom-ref": "model:main.models.base@1",
+            "name": "main.models.base",
+            "version": "1",
+            "properties": [
+                {
+                    "name": "citadel:source",
+                    "value": "hf://HuggingFaceTB/SmolLM2-135M@0123456789abcdef",
+                },
+                { "name": "citadel:rootDigest", "value": "d".repeat(64) },
+            ],
+        })
+    );
+    assert_eq!(
+        doc["metadata"]["component"]["pedigree"],
+        json!({ "ancestors": [{
+            "type": "machine-learning-model",
+            "name": "main.models.base",
+            "version": "1",
+        }] })
+    );
+    let dependencies = doc["dependencies"].as_array().unwrap();
+    assert!(dependencies.contains(&json!({ "ref": "model:main.models.base@1", "dependsOn": [] })));
+
+    // A malformed digest and an empty source are left out; a base model that is the model
+    // itself is not written at all.
+    let mut input = full_model_input();
+    input.base_model = Some(BaseModelRef {
+        name: "main.models.base".to_owned(),
+        version: "1".to_owned(),
+        source: String::new(),
+        root_digest: Some("sha256:not-hex".to_owned()),
+    });
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    let base = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["bom-ref"] == "model:main.models.base@1")
+        .unwrap();
+    assert!(base.get("properties").is_none(), "{base}");
+    input.base_model = Some(BaseModelRef {
+        name: input.name.clone(),
+        version: input.version.clone(),
+        ..BaseModelRef::default()
+    });
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    assert!(doc["metadata"]["component"].get("pedigree").is_none());
+    assert_eq!(doc["components"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn sbom_model_bom_tokenizer() {
+    // The tokenizer is one of the files: that file is marked, nothing is added.
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    let components = doc["components"].as_array().unwrap();
+    assert_eq!(components.iter().filter(|c| c["type"] == "file").count(), 3);
+    assert_eq!(
+        components[2]["properties"],
+        json!([
+            { "name": "citadel:size", "value": "2000" },
+            { "name": "citadel:role", "value": "tokenizer" },
+        ])
+    );
+    assert_eq!(
+        components[0]["properties"],
+        json!([{ "name": "citadel:size", "value": "1234567890" }])
+    );
+
+    // A tokenizer elsewhere is a component of its own that the model depends on.
+    let mut input = full_model_input();
+    input.tokenizer = Some(("tok/tokenizer.json".to_owned(), "F".repeat(64)));
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    let components = doc["components"].as_array().unwrap();
+    assert_eq!(
+        components[3],
+        json!({
+            "type": "file",
+            "bom-ref": "model:main.models.support-bot@3/tokenizer",
+            "name": "tokenizer",
+            "hashes": [{ "alg": "SHA-256", "content": "f".repeat(64) }],
+            "properties": [
+                { "name": "citadel:path", "value": "tok/tokenizer.json" },
+                { "name": "citadel:role", "value": "tokenizer" },
+            ],
+        })
+    );
+    assert!(doc["dependencies"][0]["dependsOn"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("model:main.models.support-bot@3/tokenizer")));
+    assert!(components[2]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["name"] != "citadel:role"));
+
+    // A file already named `tokenizer` keeps its ref; the tokenizer takes another.
+    input
+        .files
+        .push(("tokenizer".to_owned(), "0".repeat(64), 1));
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    let refs: Vec<&str> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bom-ref"].as_str().unwrap())
+        .collect();
+    assert!(refs.contains(&"model:main.models.support-bot@3/tokenizer"));
+    assert!(refs.contains(&"model:main.models.support-bot@3#tokenizer"));
+}
+
+#[test]
+fn sbom_model_bom_metrics() {
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    assert_eq!(
+        doc["metadata"]["component"]["modelCard"]["quantitativeAnalysis"],
+        json!({ "performanceMetrics": [
+            { "type": "eval_loss", "value": "1.25", "slice": "main.data.tickets@7" },
+            { "type": "perplexity", "value": "3.5" },
+        ] })
+    );
+    let mut input = full_model_input();
+    input.metrics = vec![BomMetric {
+        name: "perplexity".to_owned(),
+        value: f64::NAN,
+        slice: Some(String::new()),
+    }];
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    assert_eq!(
+        doc["metadata"]["component"]["modelCard"]["quantitativeAnalysis"]["performanceMetrics"],
+        json!([{ "type": "perplexity", "value": "NaN" }])
+    );
+}
+
+#[test]
+fn sbom_model_bom_considerations() {
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    assert_eq!(
+        doc["metadata"]["component"]["modelCard"]["considerations"],
+        json!({
+            "useCases": ["Drafting answers to support tickets for human review."],
+            "technicalLimitations": ["English only", "Not for legal advice"],
+        })
+    );
+    let mut input = full_model_input();
+    input.intended_use = Some("  ".to_owned());
+    input.limitations = vec![String::new()];
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert!(doc["metadata"]["component"]["modelCard"]
+        .get("considerations")
+        .is_none());
+}
+
+#[test]
+fn sbom_model_bom_names_citadel_as_tool_and_component() {
+    let doc = model_bom(&full_model_input(), UUID, TIMESTAMP);
+    assert_eq!(
+        doc["metadata"]["tools"]["components"],
+        json!([{ "type": "application", "name": "citadel", "version": "0.1.0" }])
+    );
+    let components = doc["components"].as_array().unwrap();
+    assert_eq!(
+        components.last().unwrap(),
+        &json!({
+            "type": "application",
+            "bom-ref": "citadel@0.1.0",
+            "name": "citadel",
+            "version": "0.1.0",
+        })
+    );
+    let dependencies = doc["dependencies"].as_array().unwrap();
+    assert!(dependencies.contains(&json!({ "ref": "citadel@0.1.0", "dependsOn": [] })));
+
+    let mut input = model_input();
+    input.citadel_version = String::new();
+    let doc = model_bom(&input, UUID, TIMESTAMP);
+    assert_valid(&cyclonedx_validator(), &doc);
+    assert_eq!(
+        doc["components"].as_array().unwrap().last().unwrap(),
+        &json!({ "type": "application", "bom-ref": "citadel", "name": "citadel" })
+    );
+}
+
+#[test]
+fn sbom_model_bom_input_reads_without_the_new_fields() {
+    let input: ModelBomInput = serde_json::from_value(json!({
+        "name": "m",
+        "version": "1",
+        "files": [],
+        "source": null,
+        "architecture": null,
+        "datasets": [],
+        "signed_by": null,
+        "citadel_version": "0.1.0",
+    }))
+    .unwrap();
+    assert!(input.base_model.is_none() && input.tokenizer.is_none());
+    assert!(input.metrics.is_empty() && input.limitations.is_empty());
+    assert!(input.intended_use.is_none());
+    let round_trip: ModelBomInput =
+        serde_json::from_value(serde_json::to_value(full_model_input()).unwrap()).unwrap();
+    assert_eq!(round_trip.metrics, full_model_input().metrics);
 }
 
 #[test]
