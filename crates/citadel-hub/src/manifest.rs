@@ -57,6 +57,14 @@ pub enum Source {
     },
     /// Imported from a local folder.
     Local { path: String },
+    /// Fine-tuned by a tracked run from a base version (merged weights and the adapter).
+    Training {
+        run: String,
+        base: String,
+        base_root_digest: String,
+    },
+    /// Copied by promotion from a version in another catalog, after re-verification.
+    Promotion { from: String, root_digest: String },
 }
 
 /// Everything the signature covers.

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::models::{hex_digest, ModelVersionInfo, StoredFile, DIGEST_PREFIX};
+use crate::models::{hex_digest, ModelVersionInfo, Registration, StoredFile, DIGEST_PREFIX};
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// Progress of an acquisition, for progress bars.
@@ -188,7 +188,15 @@ impl Citadel {
             map.insert("source".into(), source);
         }
         match self
-            .register_model_version(ctx, action, target, source, stored, params)
+            .register_model_version(
+                ctx,
+                action,
+                target,
+                source,
+                stored,
+                params,
+                Registration::default(),
+            )
             .await
         {
             Ok(version) => Ok(AcquireReport {

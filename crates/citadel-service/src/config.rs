@@ -1,15 +1,18 @@
 //! `citadel.toml`: compiled defaults, then the file, then `CITADEL_*` environment variables, then
 //! flags; validated after loading.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use citadel_blob::BlobConfig;
+use citadel_registry::budget::Budget;
+use citadel_registry::gates::GatePolicies;
 use serde::{Deserialize, Serialize};
 
 use crate::{env, Error, Home, Result};
 
 /// Citadel's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -22,6 +25,12 @@ pub struct Config {
     pub tokens: TokenConfig,
     #[serde(default)]
     pub hub: HubConfig,
+    /// Quality gates on held-out evaluation: `[gates.default]`, `[gates.catalogs.prod]`.
+    #[serde(default)]
+    pub gates: GatePolicies,
+    /// Training budgets in CPU-hours, by catalog (`"dev"`) or schema (`"dev.support"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub budgets: BTreeMap<String, Budget>,
 }
 
 /// The model hub `citadel model pull` talks to.
@@ -108,6 +117,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             tokens: TokenConfig::default(),
             hub: HubConfig::default(),
+            gates: GatePolicies::default(),
+            budgets: BTreeMap::new(),
         }
     }
 }
@@ -200,6 +211,14 @@ impl Config {
             return Err(invalid(
                 "tokens.default_ttl_days must be between 1 and tokens.max_ttl_days".to_owned(),
             ));
+        }
+        self.gates
+            .validate()
+            .map_err(|err| invalid(format!("gates: {err}")))?;
+        for (scope, budget) in &self.budgets {
+            budget
+                .validate()
+                .map_err(|err| invalid(format!("budgets.{scope:?}: {err}")))?;
         }
         Ok(())
     }

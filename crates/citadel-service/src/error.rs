@@ -87,6 +87,10 @@ pub enum Error {
     #[error("cryptography failure: {0}")]
     Crypto(&'static str),
     #[error(transparent)]
+    Registry(#[from] citadel_registry::Error),
+    #[error(transparent)]
+    Engine(#[from] citadel_engine::Error),
+    #[error(transparent)]
     Store(#[from] citadel_store::StoreError),
     #[error(transparent)]
     Blob(#[from] citadel_blob::Error),
@@ -107,6 +111,8 @@ impl Error {
             | Self::Config { .. }
             | Self::Data(_)
             | Self::Pii(_)
+            | Self::Registry(_)
+            | Self::Engine(citadel_engine::Error::InvalidArgument(_))
             | Self::Hub(
                 HubError::InvalidInput(_)
                 | HubError::Refused { .. }
@@ -136,6 +142,7 @@ impl Error {
             | Self::KeyRotated
             | Self::Vault(_)
             | Self::Hub(_)
+            | Self::Engine(_)
             | Self::Store(_)
             | Self::Blob(_)
             | Self::Audit(_) => ErrorKind::Internal,

@@ -18,6 +18,7 @@ pub mod dataset_lifecycle;
 pub mod dataset_rules;
 pub mod datasets;
 pub mod doctor;
+mod documents;
 pub mod env;
 pub mod error;
 pub mod grants;
@@ -26,11 +27,17 @@ pub mod identities;
 pub mod keys;
 pub mod models;
 pub mod pat;
+pub mod pipeline;
+mod promotion;
+pub mod registry;
 mod row_io;
+pub mod runs;
 pub mod secrets;
 pub mod securable_ref;
 pub mod service;
+mod system;
 pub mod tokens;
+mod training;
 
 pub use acquire::{
     AcquireEvent, AcquireProgress, AcquireReport, PullOptions, ScanReport, SkippedFile,
@@ -50,6 +57,9 @@ pub use home::Home;
 pub use identities::PrincipalSummary;
 pub use keys::{KeyHistoryEntry, KeyStatus, RotationReport};
 pub use models::{ModelFileInfo, ModelVerification, ModelVersionInfo};
+pub use pipeline::{EvalRow, PipelineEvent, PipelineReport, Stage, StageReport};
+pub use registry::{Decision, ModelSummary, TagInfo};
+pub use runs::{RunDetail, RunInfo};
 pub use secrets::{SecretValue, SecretVersionInfo};
 pub use securable_ref::SecurableRef;
 pub use service::Citadel;

@@ -11,7 +11,7 @@ use citadel_hub::manifest::{
     bundle, Envelope, Manifest, ManifestFile, Source, PUBLIC_KEY_FILE, SIGNATURE_FILE,
 };
 use citadel_hub::scan::{FileScan, Verdict};
-use citadel_store::{ModelFileRecord, ModelVersionRecord, Securable};
+use citadel_store::{ModelFileRecord, ModelVersionRecord, Securable, VersionRegistry};
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -47,6 +47,18 @@ pub struct ModelVersionInfo {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub created_by: String,
+    /// `pending_review`, `approved`, `rejected` or `archived`.
+    pub status: String,
+    /// Why it has that status (a rejection's reasons).
+    pub status_reason: Option<String>,
+    /// Whether its evaluation gates passed (none for acquired versions).
+    pub gates_passed: Option<bool>,
+    /// The training run that produced it.
+    pub run_id: Option<String>,
+    /// The version it was promoted from.
+    pub promoted_from: Option<String>,
+    /// Aliases naming this version.
+    pub aliases: Vec<String>,
 }
 
 /// What `model verify` found.
@@ -69,6 +81,18 @@ impl ModelVerification {
         self.signature_valid && self.problems.is_empty()
     }
 }
+
+/// What registration records besides the files: the registry state, and a function that writes
+/// the model card and ML-BOM once the version number and manifest are known.
+#[derive(Default)]
+pub(crate) struct Registration<'a> {
+    pub(crate) registry: VersionRegistry,
+    pub(crate) documents: Option<&'a DocumentWriter<'a>>,
+}
+
+/// Writes `(card, bom)` for a version number and its manifest.
+pub(crate) type DocumentWriter<'a> =
+    dyn Fn(u32, &Manifest) -> Result<(String, String)> + Send + Sync + 'a;
 
 /// A file acquisition stored, ready to register.
 #[derive(Debug)]
@@ -93,11 +117,36 @@ impl VersionInfo for Pickable<'_> {
     }
 }
 
-/// Parses `catalog.schema.model[@version]`.
-pub(crate) fn parse_model_spec(spec: &str) -> Result<(SecurableRef, VersionSelector)> {
-    let (name, selector) = split_name_selector(spec)?;
+/// Which version of a model a reference names: a number, `latest`, a time, or an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ModelSelector {
+    Version(VersionSelector),
+    Alias(String),
+}
+
+/// Parses `catalog.schema.model[@version|@alias]`.
+pub(crate) fn parse_model_spec(spec: &str) -> Result<(SecurableRef, ModelSelector)> {
+    let (name, selector) = match spec.split_once('@') {
+        Some((name, alias)) if is_alias_name(alias) && alias != "latest" => {
+            (name, ModelSelector::Alias(alias.to_owned()))
+        }
+        _ => {
+            let (name, selector) = split_name_selector(spec)?;
+            (name, ModelSelector::Version(selector))
+        }
+    };
     let name: FullName = name.parse()?;
     Ok((SecurableRef::new(SecurableKind::Model, name)?, selector))
+}
+
+/// Whether `text` can name an alias: a letter, then letters, digits, `_` or `-` (64 at most).
+/// Version numbers (`3`, `v3`) cannot be aliases.
+pub(crate) fn is_alias_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && text.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !(text.starts_with(['v', 'V']) && text[1..].bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Citadel {
@@ -112,6 +161,7 @@ impl Citadel {
         source: Source,
         files: Vec<StoredFile>,
         params: Value,
+        registration: Registration<'_>,
     ) -> Result<ModelVersionInfo> {
         let (privilege, on) = self
             .create_or_modify_privilege(target, Privilege::CreateModel)
@@ -168,7 +218,14 @@ impl Citadel {
             scan_verdict: verdict.as_str().to_owned(),
             created_at,
             created_by: Some(ctx.principal.id),
+            registry: registration.registry,
         };
+        let mut record = record;
+        if let Some(documents) = registration.documents {
+            let (card, bom) = documents(version, &manifest)?;
+            record.registry.card = Some(card).filter(|c| !c.is_empty());
+            record.registry.bom = Some(bom).filter(|b| !b.is_empty());
+        }
         let rows: Vec<ModelFileRecord> = manifest
             .files
             .iter()
@@ -185,6 +242,7 @@ impl Citadel {
             map.insert("root_digest".into(), json!(record.root_digest));
             map.insert("files".into(), json!(rows.len()));
             map.insert("size".into(), json!(record.size));
+            map.insert("status".into(), json!(record.registry.status));
         }
         tx.commit(
             ctx.event(action)
@@ -333,7 +391,7 @@ impl Citadel {
     }
 
     /// Checks a version's signature, manifest and every stored byte.
-    async fn check_model_version(
+    pub(crate) async fn check_model_version(
         &self,
         model: &Securable,
         record: &ModelVersionRecord,
@@ -407,19 +465,41 @@ impl Citadel {
         Ok(report)
     }
 
-    async fn load_model_version(
+    pub(crate) async fn load_model_version(
         &self,
         target: &SecurableRef,
-        selector: &VersionSelector,
+        selector: &ModelSelector,
     ) -> Result<(Securable, ModelVersionRecord)> {
         let model = self.securable_named(target).await?;
         let versions = self.store.model_versions(model.id).await?;
-        let pickable: Vec<Pickable<'_>> = versions.iter().map(Pickable).collect();
-        let record = select(&pickable, selector)?.0.clone();
+        let record = match selector {
+            ModelSelector::Version(selector) => {
+                let pickable: Vec<Pickable<'_>> = versions.iter().map(Pickable).collect();
+                select(&pickable, selector)?.0.clone()
+            }
+            ModelSelector::Alias(alias) => {
+                let aliases = self.store.aliases(model.id).await?;
+                let number = aliases
+                    .iter()
+                    .find(|a| &a.alias == alias)
+                    .map(|a| a.version)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "alias",
+                        name: format!("{}@{alias}", target.label()),
+                    })?;
+                versions
+                    .into_iter()
+                    .find(|v| v.version == number)
+                    .ok_or_else(|| Error::NotFound {
+                        what: "model version",
+                        name: format!("{}@{number}", target.label()),
+                    })?
+            }
+        };
         Ok((model, record))
     }
 
-    async fn model_version_info(
+    pub(crate) async fn model_version_info(
         &self,
         model: &Securable,
         record: &ModelVersionRecord,
@@ -448,6 +528,19 @@ impl Citadel {
                 .unwrap_or_default(),
             created_at: record.created_at,
             created_by: self.principal_label(record.created_by).await?,
+            status: record.registry.status.clone(),
+            status_reason: record.registry.status_reason.clone(),
+            gates_passed: record.registry.gates_passed,
+            run_id: record.registry.run_id.clone(),
+            promoted_from: record.registry.promoted_from.clone(),
+            aliases: self
+                .store
+                .aliases(model.id)
+                .await?
+                .into_iter()
+                .filter(|a| a.version == record.version)
+                .map(|a| a.alias)
+                .collect(),
         })
     }
 }

@@ -265,11 +265,12 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Whether any dataset version or model file still points at `digest`.
+    /// Whether any dataset version, model file or run file still points at `digest`.
     pub async fn artifact_in_use(&mut self, digest: &str) -> Result<bool> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM dataset_versions WHERE artifact_digest = $1) \
-                  + (SELECT COUNT(*) FROM model_files WHERE digest = $1) AS n",
+                  + (SELECT COUNT(*) FROM model_files WHERE digest = $1) \
+                  + (SELECT COUNT(*) FROM run_artifacts WHERE digest = $1) AS n",
         )
         .bind(digest)
         .fetch_one(self.conn())

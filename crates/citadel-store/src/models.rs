@@ -1,5 +1,6 @@
 //! Model version rows: the signed manifest (DSSE envelope), source, sizes and scan verdict of
-//! each immutable version, and the files that point at encrypted artifacts.
+//! each immutable version, its registry state (status, run, gates, promotion, card, BOM), and
+//! the files that point at encrypted artifacts.
 
 use citadel_core::{PrincipalId, SecurableId};
 use sqlx::any::AnyRow;
@@ -29,6 +30,47 @@ pub struct ModelVersionRecord {
     pub scan_verdict: String,
     pub created_at: OffsetDateTime,
     pub created_by: Option<PrincipalId>,
+    /// Registry state; the defaults for a freshly acquired version.
+    pub registry: VersionRegistry,
+}
+
+/// What the registry records about a version besides its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRegistry {
+    /// `pending_review`, `approved`, `rejected` or `archived`.
+    pub status: String,
+    /// Why the status was set (a rejection's reasons).
+    pub status_reason: Option<String>,
+    /// The training run that produced the version.
+    pub run_id: Option<String>,
+    /// The gate report, as JSON (none for acquired versions).
+    pub gates: Option<String>,
+    /// Whether every gate passed (none when no gates were evaluated).
+    pub gates_passed: Option<bool>,
+    /// `catalog.schema.model@version` this version was copied from by promotion.
+    pub promoted_from: Option<String>,
+    /// Inputs (base model version, datasets), as JSON.
+    pub lineage: Option<String>,
+    /// The model card's facts (rendered to Markdown on read, with current approvals), as JSON.
+    pub card: Option<String>,
+    /// The CycloneDX ML-BOM, as JSON.
+    pub bom: Option<String>,
+}
+
+impl Default for VersionRegistry {
+    fn default() -> Self {
+        Self {
+            status: "pending_review".to_owned(),
+            status_reason: None,
+            run_id: None,
+            gates: None,
+            gates_passed: None,
+            promoted_from: None,
+            lineage: None,
+            card: None,
+            bom: None,
+        }
+    }
 }
 
 /// One file of a model version.
@@ -41,7 +83,8 @@ pub struct ModelFileRecord {
 }
 
 const VERSION_COLUMNS: &str = "model_id, version, source, envelope, root_digest, size, \
-     file_count, scan_verdict, created_at, created_by";
+     file_count, scan_verdict, created_at, created_by, status, status_reason, run_id, gates, \
+     gates_passed, promoted_from, lineage, card, bom";
 
 impl WriteTx {
     /// The number the next version of `model` gets (the audit lock serializes writers).
@@ -64,7 +107,8 @@ impl WriteTx {
     ) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO model_versions ({VERSION_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19)"
         ))
         .bind(version.model_id.to_string())
         .bind(i64::from(version.version))
@@ -76,6 +120,15 @@ impl WriteTx {
         .bind(&version.scan_verdict)
         .bind(time_text(version.created_at)?)
         .bind(version.created_by.map(|p| p.to_string()))
+        .bind(&version.registry.status)
+        .bind(&version.registry.status_reason)
+        .bind(&version.registry.run_id)
+        .bind(&version.registry.gates)
+        .bind(version.registry.gates_passed.map(i64::from))
+        .bind(&version.registry.promoted_from)
+        .bind(&version.registry.lineage)
+        .bind(&version.registry.card)
+        .bind(&version.registry.bom)
         .execute(self.conn())
         .await?;
         for file in files {
@@ -91,6 +144,29 @@ impl WriteTx {
             .execute(self.conn())
             .await?;
         }
+        Ok(())
+    }
+}
+
+impl WriteTx {
+    /// Sets a version's status and the reason for it.
+    pub async fn set_model_version_status(
+        &mut self,
+        model: SecurableId,
+        version: u32,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE model_versions SET status = $1, status_reason = $2 \
+             WHERE model_id = $3 AND version = $4",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(model.to_string())
+        .bind(i64::from(version))
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 }
@@ -145,5 +221,18 @@ fn version_from_row(row: &AnyRow) -> Result<ModelVersionRecord> {
         scan_verdict: row.try_get("scan_verdict")?,
         created_at: time_col(row, "created_at")?,
         created_by: parse_opt_col(row, "created_by")?,
+        registry: VersionRegistry {
+            status: row.try_get("status")?,
+            status_reason: row.try_get("status_reason")?,
+            run_id: row.try_get("run_id")?,
+            gates: row.try_get("gates")?,
+            gates_passed: row
+                .try_get::<Option<i64>, _>("gates_passed")?
+                .map(|v| v != 0),
+            promoted_from: row.try_get("promoted_from")?,
+            lineage: row.try_get("lineage")?,
+            card: row.try_get("card")?,
+            bom: row.try_get("bom")?,
+        },
     })
 }

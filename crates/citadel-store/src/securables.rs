@@ -183,6 +183,17 @@ impl Store {
         rows.iter().map(securable_from_row).collect()
     }
 
+    /// Every securable of a kind, by full name.
+    pub async fn securables_of_kind(&self, kind: SecurableKind) -> Result<Vec<Securable>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SECURABLE_COLUMNS} FROM securables s WHERE s.kind = $1 ORDER BY s.full_name"
+        ))
+        .bind(kind.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(securable_from_row).collect()
+    }
+
     /// The chain from the metastore down to `full_name` (inclusive), or `None` if it does not exist.
     pub async fn securable_chain(&self, full_name: &str) -> Result<Option<Vec<Securable>>> {
         let sql = format!(

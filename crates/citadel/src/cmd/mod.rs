@@ -18,7 +18,11 @@ pub mod logging;
 pub mod malloc;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod principal;
+pub mod quickstart;
+pub mod registry;
+pub mod run;
 pub mod sbom;
 pub mod scan;
 pub mod scan_secrets;
@@ -125,6 +129,22 @@ pub enum Command {
     /// Software bill of materials: this binary's (CycloneDX 1.6 or SPDX 2.3) or a model
     /// version's AI-BOM.
     Sbom(sbom::SbomArgs),
+    /// Tracked training runs: list, show (with loss curves), compare.
+    #[command(subcommand)]
+    Run(run::RunCommand),
+    /// Run a fine-tuning pipeline file: base model → datasets → training → evaluation → gates →
+    /// registration → alias.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    /// Print a version's lineage: datasets → run → version → promoted copies → aliases.
+    Lineage {
+        /// NAME@VERSION or NAME@ALIAS.
+        spec: String,
+    },
+    /// The whole governed story, offline, in a fresh home: people and grants, a vaulted hub
+    /// token, a verified base model, PII scanned and anonymized, LoRA fine-tuning with gates,
+    /// registration, separation of duties, promotion to prod, the audit log verified.
+    Quickstart(quickstart::QuickstartArgs),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -147,7 +167,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     if matches!(
         command,
-        Command::Finetune(_) | Command::Bench(BenchCommand::Engine(_))
+        Command::Finetune(_)
+            | Command::Pipeline(_)
+            | Command::Quickstart(_)
+            | Command::Bench(BenchCommand::Engine(_))
     ) {
         if let Err(err) = malloc::relaunch_with_malloc_tunables() {
             eprintln!("error: {}", output::one_line(&err));
@@ -204,6 +227,28 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Sbom(args) => sbom::run_sbom(&global, args).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
+        Command::Run(cmd) => {
+            let json = global.json;
+            session::with_context(&global, |citadel, ctx| async move {
+                run::run(&citadel, &ctx, json, cmd).await
+            })
+            .await
+        }
+        Command::Pipeline(cmd) => {
+            let json = global.json;
+            session::with_context(&global, |citadel, ctx| async move {
+                pipeline::run(&citadel, &ctx, json, cmd).await
+            })
+            .await
+        }
+        Command::Quickstart(args) => quickstart::run(&global, args).await,
+        Command::Lineage { spec } => {
+            let json = global.json;
+            session::with_context(&global, |citadel, ctx| async move {
+                registry::run_lineage(&citadel, &ctx, json, &spec).await
+            })
+            .await
+        }
         Command::Generate(_)
         | Command::Finetune(_)
         | Command::Scan(_)

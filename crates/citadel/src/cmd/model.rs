@@ -1,5 +1,6 @@
 //! `citadel model …`: acquire models (pull from a hub pinned to a commit, import a folder), scan
-//! model files, and show, verify and export stored versions with their signed manifests.
+//! model files, and show, verify and export stored versions with their signed manifests; the
+//! registry's workflow is in [`super::registry`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use citadel_service::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::registry::{self, RegistryCommand};
 use super::{output, session, GlobalArgs};
 
 #[derive(Debug, clap::Subcommand)]
@@ -83,6 +85,8 @@ pub enum ModelCommand {
     /// Write a verified version to a new folder with model.sig and model.pub.pem, for a third
     /// party to verify (SELECT).
     Export { spec: String, dir: PathBuf },
+    #[command(flatten)]
+    Registry(RegistryCommand),
 }
 
 pub async fn run(global: &GlobalArgs, command: ModelCommand) -> anyhow::Result<()> {
@@ -97,6 +101,7 @@ pub async fn run(global: &GlobalArgs, command: ModelCommand) -> anyhow::Result<(
     let json = global.json;
     session::with_context(global, |citadel, ctx| async move {
         match command {
+            ModelCommand::Registry(command) => registry::run(&citadel, &ctx, json, command).await,
             ModelCommand::Pull {
                 source,
                 name,

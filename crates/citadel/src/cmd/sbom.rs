@@ -78,10 +78,20 @@ pub async fn run_sbom(global: &GlobalArgs, args: SbomArgs) -> anyhow::Result<()>
                 anyhow::bail!("model AI-BOMs are CycloneDX only (SPDX 2.3 has no AI profile)");
             }
             let spec = spec.clone();
-            let version = session::with_context(global, |citadel, ctx| async move {
-                Ok(citadel.show_model_version(&ctx, &spec).await?)
+            let (version, stored) = session::with_context(global, |citadel, ctx| async move {
+                let version = citadel.show_model_version(&ctx, &spec).await?;
+                // Trained and promoted versions carry the BOM registered with them.
+                let stored = match citadel.model_bom(&ctx, &spec).await {
+                    Ok(bom) => Some(bom),
+                    Err(citadel_service::Error::NotFound { .. }) => None,
+                    Err(err) => return Err(err.into()),
+                };
+                Ok((version, stored))
             })
             .await?;
+            if let Some(bom) = stored {
+                return write_document(&args, &bom);
+            }
             let input = ModelBomInput {
                 name: version.model.clone(),
                 version: version.version.to_string(),
@@ -95,11 +105,17 @@ pub async fn run_sbom(global: &GlobalArgs, args: SbomArgs) -> anyhow::Result<()>
                 datasets: Vec::new(),
                 signed_by: Some(version.signed_by.clone()),
                 citadel_version: env!("CARGO_PKG_VERSION").to_owned(),
+                ..ModelBomInput::default()
             };
             model_bom(&input, &serial, &now()?)
         }
     };
-    let text = serde_json::to_string_pretty(&document)?;
+    write_document(&args, &document)
+}
+
+/// Writes a document to `--output`, or prints it.
+fn write_document(args: &SbomArgs, document: &Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(document)?;
     match &args.output {
         Some(path) => std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?,
