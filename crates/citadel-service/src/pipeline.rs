@@ -506,7 +506,7 @@ impl Citadel {
             blocking(|| crate::training::evaluate_folder(base_dir, Some(adapter_dir), held_out))?;
         rows.push(row(
             "candidate",
-            &format!("{} (new)", target.label()),
+            &format!("{} (new)", target.db_name()),
             candidate,
         ));
         let base = blocking(|| crate::training::evaluate_folder(base_dir, None, held_out))?;
@@ -541,7 +541,7 @@ impl Citadel {
 
     /// The gate policy for the target's catalog, tightened by the pipeline's own gates.
     fn gate_policy(&self, target: &SecurableRef, spec: &PipelineSpec) -> GatePolicy {
-        let catalog = target.label();
+        let catalog = target.db_name();
         let catalog = catalog.split('.').next().unwrap_or_default();
         let policy = self.config.gates.for_catalog(catalog);
         match &spec.gates {
@@ -614,7 +614,7 @@ impl Citadel {
         let writer = |version: u32, manifest: &citadel_hub::manifest::Manifest| {
             documents::write(
                 facts,
-                &target.label(),
+                &target.db_name(),
                 version,
                 manifest,
                 &self.model_key.verifying_key().key_id(),

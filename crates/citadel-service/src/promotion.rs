@@ -37,7 +37,7 @@ impl Citadel {
             .await?;
         let (model, record) = self.load_model_version(&source_ref, &selector).await?;
         let origin = format!("{}@{}", model.full_name, record.version);
-        let params = json!({ "from": origin, "to": target.label() });
+        let params = json!({ "from": origin, "to": target.db_name() });
         if let Some(reason) = promotion_refusal(&model, &record, &target) {
             self.store
                 .audit(
@@ -77,8 +77,8 @@ impl Citadel {
                 scan: scan.clone(),
             });
         }
-        let target_label = target.label();
-        let from_ref = origin_bom_ref(&source_ref.label(), record.version);
+        let target_label = target.db_name();
+        let from_ref = origin_bom_ref(&source_ref.db_name(), record.version);
         let source_registry = record.registry.clone();
         let documents = move |version: u32, _: &citadel_hub::manifest::Manifest| {
             retarget_documents(&source_registry, &from_ref, &target_label, version)
@@ -227,7 +227,7 @@ fn promotion_refusal(
     target: &SecurableRef,
 ) -> Option<String> {
     let label = format!("{}@{}", model.full_name, record.version);
-    let target_label = target.label();
+    let target_label = target.db_name();
     let source_catalog = model.full_name.split('.').next().unwrap_or_default();
     let target_catalog = target_label.split('.').next().unwrap_or_default();
     if source_catalog == target_catalog {

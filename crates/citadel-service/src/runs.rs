@@ -48,7 +48,7 @@ impl RunPlan<'_> {
     fn fingerprint(&self) -> String {
         let text = json!({
             "spec": self.spec.run_fingerprint(),
-            "target": self.target.label(),
+            "target": self.target.db_name(),
             "base": self.base_root_digest,
             "train": [self.train.name, self.train.digest],
             "eval": [self.eval.name, self.eval.digest],
@@ -279,7 +279,7 @@ impl Citadel {
         let params = serde_json::to_value(&plan.spec.train).map_err(json_error)?;
         let audit_params = json!({
             "pipeline": plan.spec.name,
-            "model": plan.target.label(),
+            "model": plan.target.db_name(),
             "fingerprint": fingerprint,
         });
         let budget = self.budget_check(plan, &schema_name).await?;
@@ -302,7 +302,7 @@ impl Citadel {
         let run = RunRecord {
             id: uuid::Uuid::now_v7().to_string(),
             schema_id: schema.id,
-            model_name: plan.target.label(),
+            model_name: plan.target.db_name(),
             pipeline: plan.spec.name.clone(),
             fingerprint: fingerprint.to_owned(),
             status: "running".to_owned(),

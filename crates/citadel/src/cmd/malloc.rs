@@ -1,5 +1,5 @@
-//! Training-friendly glibc malloc settings, applied by running the command again in a child
-//! process (glibc reads `GLIBC_TUNABLES` only at start, and `unsafe` is forbidden here).
+//! Training-friendly glibc malloc settings, applied by executing the command again in place
+//! (glibc reads `GLIBC_TUNABLES` only at start, and `unsafe` is forbidden here).
 
 use std::process::Command;
 
@@ -10,16 +10,18 @@ use std::process::Command;
 const MALLOC_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:\
 glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=268435456";
 
-/// Runs this command again in a child process with [`MALLOC_TUNABLES`] (glibc reads them at
-/// start only), unless `GLIBC_TUNABLES` is already set or the C library is not glibc. Exits with
-/// the child's status when it ran; returns when the caller should do the work itself.
+/// Replaces this process with the same command under [`MALLOC_TUNABLES`] (glibc reads them at
+/// start only), unless `GLIBC_TUNABLES` is already set or the C library is not glibc. The
+/// process keeps its id, so signals (a SIGKILL of a training run) reach the process doing the
+/// work. Returns only when the caller should do the work itself.
 pub fn relaunch_with_malloc_tunables() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
     if !cfg!(target_env = "gnu") || std::env::var_os("GLIBC_TUNABLES").is_some() {
         return Ok(());
     }
-    let status = Command::new(std::env::current_exe()?)
+    let err = Command::new(std::env::current_exe()?)
         .args(std::env::args_os().skip(1))
         .env("GLIBC_TUNABLES", MALLOC_TUNABLES)
-        .status()?;
-    std::process::exit(status.code().unwrap_or(1))
+        .exec();
+    Err(anyhow::Error::new(err).context("cannot restart with training malloc settings"))
 }

@@ -167,10 +167,15 @@ pub async fn run(global: &GlobalArgs, command: ModelCommand) -> anyhow::Result<(
                     return output::json(&versions);
                 }
                 output::table(
-                    ["version", "files", "size", "source", "scan", "created", "by"],
+                    [
+                        "version", "status", "aliases", "files", "size", "source", "scan",
+                        "created", "by",
+                    ],
                     versions.iter().map(|v| {
                         [
                             v.version.to_string(),
+                            v.status.clone(),
+                            v.aliases.join(", "),
                             v.files.len().to_string(),
                             human_bytes(v.size),
                             source_label(&v.source),
@@ -296,7 +301,19 @@ fn print_version(version: &ModelVersionInfo) {
         version.scan_verdict,
         version.signed_by
     );
-    println!("source: {}", version.source);
+    println!("source: {}", source_label(&version.source));
+    println!(
+        "status: {}{}",
+        version.status,
+        version
+            .status_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    if !version.aliases.is_empty() {
+        println!("aliases: {}", version.aliases.join(", "));
+    }
     println!("manifest digest: sha256:{}", version.root_digest);
     output::table(
         ["file", "size", "sha256"],
@@ -367,6 +384,8 @@ fn source_label(source: &serde_json::Value) -> String {
             text("repo"),
             text("commit").get(..12).unwrap_or("")
         ),
+        "training" => format!("run {} on {}", text("run"), text("base")),
+        "promotion" => format!("promoted from {}", text("from")),
         _ => text("path").to_owned(),
     }
 }

@@ -305,11 +305,13 @@ async fn tell(
         }
         None => {
             let dir = tempfile::tempdir()?;
+            let folder = dir.path().join("quickstart-base");
+            std::fs::create_dir(&folder)?;
             for (name, bytes) in BASE_FILES {
-                std::fs::write(dir.path().join(name), bytes)?;
+                std::fs::write(folder.join(name), bytes)?;
             }
             citadel
-                .import_model(&admin, dir.path(), &base_name, false, None)
+                .import_model(&admin, &folder, &base_name, false, None)
                 .await?
         }
     };

@@ -115,7 +115,6 @@ fn print_run(detail: &RunDetail) {
             ["attempts".to_owned(), run.attempts.to_string()],
             ["seed".to_owned(), run.seed.to_string()],
             ["code".to_owned(), run.code_version.clone()],
-            ["lineage".to_owned(), compact(&run.lineage)],
             ["final loss".to_owned(), summary_number(run, "/final_loss")],
             ["eval loss".to_owned(), candidate_eval_loss(run)],
             ["tokens/s".to_owned(), summary_number(run, "/tokens_per_s")],
@@ -133,6 +132,7 @@ fn print_run(detail: &RunDetail) {
         ],
     );
     println!("parameters: {}", compact(&run.params));
+    println!("lineage: {}", compact(&run.lineage));
 }
 
 fn print_comparison(details: &[RunDetail]) {

@@ -44,6 +44,42 @@ impl TestHome {
         }
     }
 
+    /// Runs `citadel quickstart` into a new temporary folder (on PostgreSQL when `url` is
+    /// given): people and grants, anonymized datasets, a trained model approved and promoted to
+    /// prod. Returns the home and what the quickstart printed.
+    pub fn quickstart(url: Option<&str>) -> (Self, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        let mut cmd = bare_command(&root);
+        if let Some(url) = url {
+            cmd.env("CITADEL_DATABASE_URL", url);
+        }
+        let output = cmd.arg("quickstart").output().unwrap();
+        assert!(
+            output.status.success(),
+            "quickstart failed: {}\n{}",
+            stderr(&output),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let admin_token = std::fs::read_to_string(root.join("credentials"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let home = Self {
+            _dir: dir,
+            root,
+            admin_token,
+        };
+        (home, String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// A new control token for an existing principal.
+    pub fn token_for(&self, name: &str) -> String {
+        self.admin_ok(&["token", "create", "--principal", name, "--quiet"])
+            .trim()
+            .to_owned()
+    }
+
     /// `citadel` in this home, as the admin (through the credentials file).
     pub fn admin(&self) -> Command {
         bare_command(&self.root)

@@ -15,5 +15,6 @@ mod keys;
 mod models;
 mod pii;
 mod postgres;
+mod registry;
 mod secrets;
 mod supply_chain;
