@@ -393,28 +393,26 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
             .replace("max_steps = 200\n", "max_steps = 1000\n")
             .replace("max_tokens = 1_000_000", "max_tokens = 10_000_000")
     });
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("citadel"))
-        .args([
-            "--home",
-            home.root.to_str().unwrap(),
-            "pipeline",
-            "run",
-            file.to_str().unwrap(),
-        ])
-        .env("CITADEL_TOKEN", &alice)
-        .env_remove("CITADEL_HOME")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("citadel"))
+            .args([
+                "--home",
+                home.root.to_str().unwrap(),
+                "pipeline",
+                "run",
+                file.to_str().unwrap(),
+            ])
+            .env("CITADEL_TOKEN", &alice)
+            .env_remove("CITADEL_HOME")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Wait for a checkpoint past step 20, then kill -9 mid-training.
     let deadline = Instant::now() + Duration::from_secs(240);
     let killed_at = loop {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("no checkpoint within 240 s");
-        }
+        assert!(Instant::now() < deadline, "no checkpoint within 240 s");
         let runs = json_of(&home.admin_ok(&["run", "list", "--json"]));
         let steps = runs
             .as_array()
@@ -423,8 +421,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
             .find(|r| r["status"] == "running")
             .map_or(0, |r| r["steps_done"].as_u64().unwrap());
         if steps >= 20 {
-            child.kill().unwrap();
-            child.wait().unwrap();
+            child.kill();
             break steps;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -478,6 +475,22 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         1,
         "the takeover is audited"
     );
+}
+
+/// A child process killed with SIGKILL and reaped, at the latest when the test ends.
+struct Reaped(std::process::Child);
+
+impl Reaped {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[test]
