@@ -188,3 +188,29 @@ fn model_versions_run_on_postgresql() {
     assert!(verified.starts_with("ok:"), "{verified}");
     run_ok(home.admin().args(["audit", "verify"]));
 }
+
+#[test]
+fn the_registry_and_quickstart_run_on_postgresql() {
+    let Ok(admin_url) = std::env::var("CITADEL_TEST_DATABASE_URL") else {
+        eprintln!("CITADEL_TEST_DATABASE_URL is not set: skipped");
+        return;
+    };
+    let database = FreshDatabase::create(&admin_url);
+    let (home, printed) = TestHome::quickstart(Some(&database.url()));
+    assert!(printed.contains("chain intact"), "{printed}");
+    let config = std::fs::read_to_string(home.path("citadel.toml")).unwrap();
+    assert!(config.contains("postgres://"), "{config}");
+    let shown: serde_json::Value = serde_json::from_str(&home.admin_ok(&[
+        "model",
+        "show",
+        "prod.support.assistant@champion",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(shown["status"], "approved");
+    let runs: serde_json::Value =
+        serde_json::from_str(&home.admin_ok(&["run", "list", "--json"])).unwrap();
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["steps_done"], 100);
+    home.admin_ok(&["lineage", "prod.support.assistant@champion"]);
+}
