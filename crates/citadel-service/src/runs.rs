@@ -446,22 +446,8 @@ impl Citadel {
         };
         let drop_count = (earlier.len() + 1).saturating_sub(keep);
         let mut tx = self.store.begin_write().await?;
-        for (path, reference) in &stored {
-            self.record_artifact(&mut tx, ctx, reference).await?;
-            tx.insert_run_artifact(
-                &run.id,
-                &RunArtifactRecord {
-                    kind: CHECKPOINT.to_owned(),
-                    step,
-                    path: path.clone(),
-                    digest: reference.digest.clone(),
-                    size: reference.size,
-                },
-            )
+        self.record_run_progress(&mut tx, ctx, run, CHECKPOINT, step, &stored, metrics, cpu)
             .await?;
-        }
-        tx.put_run_metrics(&run.id, metrics).await?;
-        tx.set_run_progress(&run.id, step, cpu).await?;
         let mut unused: Vec<ArtifactRef> = Vec::new();
         for old in earlier.iter().take(drop_count) {
             for digest in tx.delete_run_checkpoint(&run.id, *old).await? {
@@ -490,6 +476,38 @@ impl Citadel {
         Ok(())
     }
 
+    /// Records files a run stored (as `kind` at `step`), its new metrics and its progress.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_run_progress(
+        &self,
+        tx: &mut citadel_store::WriteTx,
+        ctx: &Context,
+        run: &RunRecord,
+        kind: &str,
+        step: u64,
+        stored: &[(String, ArtifactRef)],
+        metrics: &[MetricPoint],
+        cpu: f64,
+    ) -> Result<()> {
+        for (path, reference) in stored {
+            self.record_artifact(tx, ctx, reference).await?;
+            tx.insert_run_artifact(
+                &run.id,
+                &RunArtifactRecord {
+                    kind: kind.to_owned(),
+                    step,
+                    path: path.clone(),
+                    digest: reference.digest.clone(),
+                    size: reference.size,
+                },
+            )
+            .await?;
+        }
+        tx.put_run_metrics(&run.id, metrics).await?;
+        tx.set_run_progress(&run.id, step, cpu).await?;
+        Ok(())
+    }
+
     /// Encrypts every file of a folder into the artifact store: `(relative path, reference)`.
     async fn store_folder(&self, dir: &Path) -> Result<Vec<(String, ArtifactRef)>> {
         let mut stored = Vec::new();
@@ -512,22 +530,8 @@ impl Citadel {
         let stored = self.store_folder(adapter_dir).await?;
         let steps = summary.get("steps").and_then(Value::as_u64).unwrap_or(0);
         let mut tx = self.store.begin_write().await?;
-        for (path, reference) in &stored {
-            self.record_artifact(&mut tx, ctx, reference).await?;
-            tx.insert_run_artifact(
-                &run.id,
-                &RunArtifactRecord {
-                    kind: OUTPUT.to_owned(),
-                    step: steps,
-                    path: path.clone(),
-                    digest: reference.digest.clone(),
-                    size: reference.size,
-                },
-            )
+        self.record_run_progress(&mut tx, ctx, run, OUTPUT, steps, &stored, metrics, cpu)
             .await?;
-        }
-        tx.put_run_metrics(&run.id, metrics).await?;
-        tx.set_run_progress(&run.id, steps, cpu).await?;
         tx.finish_run(&run.id, "succeeded", Some(&summary.to_string()), None)
             .await?;
         tx.commit(
