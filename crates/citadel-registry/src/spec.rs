@@ -420,7 +420,7 @@ register = { model = "dev.models.support" }
     #[test]
     fn example_file_parses() {
         let spec = PipelineSpec::parse(include_str!("../../../examples/pipeline.toml")).unwrap();
-        assert_eq!(spec.register.model, "dev.models.support");
+        assert_eq!(spec.register.model, "dev.support.assistant");
         assert!(spec.gates.is_some());
         assert!(!spec.register.tags.is_empty());
     }
