@@ -229,7 +229,7 @@ impl Citadel {
             let evaluation = trained.evaluation.clone().unwrap_or_default();
             return self
                 .alias_and_report(
-                    ctx, spec, &target, &model, &record, work, observe, trained, evaluation, gates,
+                    ctx, spec, &model, &record, work, observe, trained, evaluation, gates,
                 )
                 .await;
         }
@@ -335,7 +335,7 @@ impl Citadel {
             started,
         );
         self.alias_and_report(
-            ctx, spec, &target, &model, &record, work, observe, trained, evaluation, report,
+            ctx, spec, &model, &record, work, observe, trained, evaluation, report,
         )
         .await
     }
@@ -346,7 +346,6 @@ impl Citadel {
         &self,
         ctx: &Context,
         spec: &PipelineSpec,
-        target: &SecurableRef,
         model: &Securable,
         record: &ModelVersionRecord,
         mut work: Work,
@@ -384,7 +383,6 @@ impl Citadel {
         finish(&mut work, observe, Stage::Alias, "done", detail, started);
         let files = self.store.model_files(model.id, record.version).await?;
         let version = self.model_version_info(model, record, &files).await?;
-        let _ = target;
         Ok(PipelineReport {
             pipeline: spec.name.clone(),
             run_id: trained.run_id,
