@@ -15,6 +15,8 @@ pub enum TokenScope {
     Control,
     /// Call endpoints and models only: never register, approve, grant or read data.
     Invoke,
+    /// Scrape the gateway's `/metrics` and nothing else: a monitoring system's credential.
+    Metrics,
 }
 
 impl TokenScope {
@@ -23,6 +25,7 @@ impl TokenScope {
         match self {
             Self::Control => "control",
             Self::Invoke => "invoke",
+            Self::Metrics => "metrics",
         }
     }
 }
@@ -40,10 +43,11 @@ impl FromStr for TokenScope {
         match s {
             "control" => Ok(Self::Control),
             "invoke" => Ok(Self::Invoke),
+            "metrics" => Ok(Self::Metrics),
             _ => Err(Error::UnknownKeyword {
                 what: "token scope",
                 value: s.chars().take(40).collect(),
-                expected: "control, invoke",
+                expected: "control, invoke, metrics",
             }),
         }
     }

@@ -106,7 +106,12 @@ pub fn decide(subject: &Subject, privilege: Privilege, chain: Option<&[Node]>) -
         return Decision::Deny(DenyReason::UnknownSecurable);
     };
     let chain = chain.unwrap_or_default();
-    if subject.scope == TokenScope::Invoke && !privilege.is_invoke() {
+    let scope_allows = match subject.scope {
+        TokenScope::Control => true,
+        TokenScope::Invoke => privilege.is_invoke(),
+        TokenScope::Metrics => false,
+    };
+    if !scope_allows {
         return Decision::Deny(DenyReason::ScopeForbids {
             privilege,
             scope: subject.scope,

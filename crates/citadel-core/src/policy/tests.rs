@@ -30,6 +30,7 @@ enum Who {
     Bob,
     Admin,
     AdminInvoke,
+    AdminMetrics,
 }
 
 fn subject(who: Who) -> Subject {
@@ -39,6 +40,7 @@ fn subject(who: Who) -> Subject {
         Who::Bob => (BOB, vec![], TokenScope::Control),
         Who::Admin => (ADMIN, vec![ADMINS], TokenScope::Control),
         Who::AdminInvoke => (ADMIN, vec![ADMINS], TokenScope::Invoke),
+        Who::AdminMetrics => (ADMIN, vec![ADMINS], TokenScope::Metrics),
     };
     Subject {
         principal: pid(principal),
@@ -210,6 +212,8 @@ fn cases() -> Vec<Case> {
         case("invoke token cannot modify", AliceInvoke, Modify, O, true, &[(M, ALICE, Manage, A)], Scope),
         owned(case("invoke token cannot manage what it owns", AliceInvoke, Manage, O, true, &[], Scope), O, ALICE),
         case("invoke token of an admin cannot approve", AdminInvoke, Approve, O, false, &[(M, ADMINS, Manage, A)], Scope),
+        case("metrics token of an admin cannot execute", AdminMetrics, Execute, O, false, &[(M, ADMINS, Manage, A)], Scope),
+        case("metrics token of an admin cannot read", AdminMetrics, Select, O, false, &[(M, ADMINS, Manage, A)], Scope),
         case("invoke token still needs usage", AliceInvoke, Execute, O, false, &[(O, ALICE, Execute, A)], NoGrant(UseCatalog, "dev")),
         // Unknown securables.
         unknown(case("unknown securable", Alice, Select, O, true, &[], Expect::Unknown)),
