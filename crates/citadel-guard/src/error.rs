@@ -16,6 +16,10 @@ pub enum GuardError {
         chars: usize,
         max: usize,
     },
+    /// A forbidden keyword without a letter or digit: punctuation separates words, so it
+    /// could never match.
+    #[error("forbidden keyword number {index} has no letter or digit; keywords are matched as whole words, punctuation only separates them")]
+    KeywordWithoutWord { index: usize },
     /// `max_input_tokens = 0` would refuse every prompt.
     #[error("max_input_tokens must be at least 1 (remove it to allow any input size)")]
     ZeroMaxInputTokens,

@@ -28,7 +28,8 @@ pub struct GuardrailPolicy {
     pub pii_entities: Vec<String>,
     /// What to do with a prompt that looks like an injection attempt (default: block).
     pub injection: InjectionAction,
-    /// Words and phrases refused in prompts and completions: whole words, any letter case.
+    /// Words and phrases refused in prompts and completions: whole words, any letter case;
+    /// punctuation only separates words ("project-falcon" matches "project falcon").
     pub forbidden_keywords: Vec<String>,
     /// The largest prompt, in tokens, the endpoint accepts (default: no limit).
     pub max_input_tokens: Option<u32>,
@@ -72,8 +73,8 @@ impl Default for GuardrailPolicy {
 }
 
 impl GuardrailPolicy {
-    /// Checks the policy: known entity names, 1 to 200 keywords of 1 to 100 characters, a
-    /// positive `max_input_tokens`.
+    /// Checks the policy: known entity names, at most 200 keywords of 1 to 100 characters with
+    /// a letter or digit each, a positive `max_input_tokens`.
     pub fn validate(&self) -> Result<(), GuardError> {
         self.entity_types()?;
         if self.forbidden_keywords.len() > MAX_KEYWORDS {
@@ -90,6 +91,9 @@ impl GuardrailPolicy {
                     chars,
                     max: MAX_KEYWORD_CHARS,
                 });
+            }
+            if !keyword.chars().any(char::is_alphanumeric) {
+                return Err(GuardError::KeywordWithoutWord { index: i + 1 });
             }
         }
         if self.max_input_tokens == Some(0) {
@@ -188,6 +192,8 @@ mod tests {
         assert!(e.contains("number 2") && e.contains("1 to 100"), "{e}");
         let e = with(|p| p.forbidden_keywords = vec!["y".repeat(MAX_KEYWORD_CHARS + 1)]);
         assert!(e.contains("101 characters"), "{e}");
+        let e = with(|p| p.forbidden_keywords = vec!["ok".into(), "--".into()]);
+        assert!(e.contains("number 2 has no letter or digit"), "{e}");
         let e = with(|p| p.max_input_tokens = Some(0));
         assert!(e.contains("at least 1"), "{e}");
 
