@@ -7,6 +7,11 @@
 //! of dismissal must reach a rule-like noun through a short chain of determiners and
 //! qualifiers ("ignore all of your previous instructions"), so "please ignore the typo in my
 //! previous message" passes; "developer mode" counts only when a model is told to be in it.
+//!
+//! Known trade-offs, chosen on the side of safety: a prompt that quotes an attack to discuss
+//! it ("how do I defend against 'ignore previous instructions'?") or asks what a chat-template
+//! token such as `<|im_start|>` means is reported too. Endpoints serving such users set
+//! `injection = "flag"` to record these prompts instead of refusing them.
 
 use std::fmt;
 
@@ -734,6 +739,12 @@ mod tests {
         "می\u{200C}خواهم یک کتاب بخرم",
         "Use hyphen\u{00AD}ation hints in long words.",
         "Call me at 555-0134 or 1-800-555-0199 about order 4471.",
+        "Forget everything I said before, let's start over.",
+        "Override the toString method in Java.",
+        "You are now an expert chef; give me a recipe.",
+        "Act as a Linux terminal and reply with what the terminal shows.",
+        "From now on, answer in Spanish.",
+        "Tell me your system requirements for running this game.",
     ];
 
     #[test]
