@@ -21,6 +21,23 @@
 //! decision timed by the server's `TIME`, so every replica sharing the server shares the limits.
 //! When Redis does not answer, decisions fall back to in-process buckets, the limiter reports
 //! itself degraded ([`RateLimiter::status`]) and logs the outage once.
+//!
+//! ```no_run
+//! # async fn gateway() -> Result<(), citadel_limits::LimitError> {
+//! use citadel_limits::{Limit, Outcome, RateLimiter, RedisConfig, RedisUrl};
+//!
+//! let limiter = RateLimiter::redis(RedisConfig::new(RedisUrl::parse("redis://127.0.0.1:6379")?)).await;
+//! let (rpm, tpm) = (Limit::per_minute(600)?, Limit::per_minute(100_000)?);
+//! for (key, limit, cost) in [("rpm:principal:42", rpm, 1), ("tpm:principal:42", tpm, 0)] {
+//!     if let Some(seconds) = limiter.acquire(key, limit, cost).await?.retry_after_secs() {
+//!         return Ok(()); // answer 429 with `Retry-After: {seconds}`
+//!     }
+//! }
+//! let completion_tokens = 312; // known once the model has answered
+//! limiter.charge("tpm:principal:42", tpm, completion_tokens).await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod clock;
 mod local;
@@ -114,6 +131,19 @@ impl Outcome {
     /// Whether the request may go ahead.
     pub fn is_allowed(self) -> bool {
         matches!(self, Outcome::Allowed { .. })
+    }
+
+    /// For a limited request, the wait rounded up to whole seconds (at least 1), as a
+    /// `Retry-After` header wants it; `None` when allowed.
+    pub fn retry_after_secs(self) -> Option<u64> {
+        match self {
+            Outcome::Allowed { .. } => None,
+            Outcome::Limited { retry_after } => {
+                let whole = retry_after.as_secs();
+                let round_up = u64::from(retry_after.subsec_nanos() > 0);
+                Some(whole.saturating_add(round_up).max(1))
+            }
+        }
     }
 }
 
@@ -272,6 +302,18 @@ mod tests {
             limiter.acquire("k", limit, 10).await.unwrap(),
             Outcome::Allowed { remaining: 0 }
         );
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_for_the_header() {
+        let limited = |nanos| Outcome::Limited {
+            retry_after: Duration::from_nanos(nanos),
+        };
+        assert_eq!(limited(8_571_428_572).retry_after_secs(), Some(9));
+        assert_eq!(limited(12_000_000_000).retry_after_secs(), Some(12));
+        assert_eq!(limited(1).retry_after_secs(), Some(1));
+        assert_eq!(limited(0).retry_after_secs(), Some(1));
+        assert_eq!(Outcome::Allowed { remaining: 3 }.retry_after_secs(), None);
     }
 
     #[test]

@@ -393,3 +393,52 @@ impl fmt::Debug for RedisBackend {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_the_redacted_url_or_debug() {
+        let url =
+            RedisUrl::parse("redis://limiter:s3cret-redis-pass@cache.internal:6380/2").unwrap();
+        assert_eq!(
+            url.redacted(),
+            "redis://limiter:[REDACTED]@cache.internal:6380/2"
+        );
+        assert_eq!(url.to_string(), url.redacted());
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let config = RedisConfig::new(url);
+        assert!(!format!("{config:?}").contains("s3cret"));
+        // The password is registered, so a library error echoing it is masked too.
+        assert!(!citadel_redact::redact("AUTH s3cret-redis-pass failed").contains("s3cret"));
+
+        let bare = RedisUrl::parse("redis://:only-a-password-77@127.0.0.1").unwrap();
+        assert_eq!(bare.redacted(), "redis://:[REDACTED]@127.0.0.1:6379/0");
+        let unix =
+            RedisUrl::parse("redis+unix:///run/redis.sock?db=3&pass=unix-pass-123456").unwrap();
+        assert_eq!(
+            unix.redacted(),
+            "redis+unix:///run/redis.sock?db=3&pass=[REDACTED]"
+        );
+        let plain = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(plain.redacted(), "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_their_credentials() {
+        let err = RedisUrl::parse("http://user:hunter2-hunter2@example.com/").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("invalid Redis URL http://[REDACTED]@example.com/"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("expected redis://"), "{message}");
+
+        let err = RedisUrl::parse("rediss://:tls-pass-98765@cache.internal/#insecure").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("certificate verification"), "{message}");
+        assert!(!message.contains("tls-pass"), "{message}");
+    }
+}
