@@ -1,9 +1,10 @@
-//! The authenticated caller of an operation: principal, groups, token scope and request id.
+//! The authenticated caller of an operation: principal, groups, credential (and so its scope) and
+//! request id.
 
 use citadel_audit::{Actor, EventDraft};
 use citadel_core::{Principal, PrincipalId, RequestId, Subject, TokenScope};
 
-use crate::TokenInfo;
+use crate::{JwtInfo, TokenInfo};
 
 /// Who is calling, established by [`crate::Citadel::authenticate`].
 #[derive(Debug, Clone)]
@@ -13,15 +14,23 @@ pub struct Context {
     pub group_ids: Vec<PrincipalId>,
     /// The same groups' names, for display.
     pub group_names: Vec<String>,
-    /// The token used; its scope bounds what the principal's grants allow.
+    /// The personal access token used (`None` for a JWT, and in `init`); its scope bounds what
+    /// the principal's grants allow.
     pub token: Option<TokenInfo>,
+    /// The OAuth access token (JWT) used (`None` for a personal access token, and in `init`);
+    /// its scope bounds what the principal's grants allow. At most one of the two is set.
+    pub jwt: Option<JwtInfo>,
     pub request_id: RequestId,
 }
 
 impl Context {
-    /// The scope of the credential (control when there is no token, as in `init`).
+    /// The scope of the credential (control when there is none, as in `init`).
     pub fn scope(&self) -> TokenScope {
-        self.token.as_ref().map_or(TokenScope::Control, |t| t.scope)
+        match (&self.token, &self.jwt) {
+            (Some(token), _) => token.scope,
+            (None, Some(jwt)) => jwt.scope,
+            (None, None) => TokenScope::Control,
+        }
     }
 
     /// The principal and its groups, as the decision function sees them.

@@ -14,11 +14,16 @@ const DIGITS: usize = 43;
 
 /// Makes a new random token.
 pub fn generate() -> Result<SecretString> {
+    generate_with_prefix(PREFIX)
+}
+
+/// `prefix` followed by 32 random bytes in base62: the shape of every Citadel credential secret.
+pub(crate) fn generate_with_prefix(prefix: &str) -> Result<SecretString> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| Error::Crypto("the system random generator failed"))?;
-    let token = format!("{PREFIX}{}", base62(&bytes));
+    let token = format!("{prefix}{}", base62(&bytes));
     bytes.fill(0);
     Ok(SecretString::from(token))
 }
@@ -33,7 +38,12 @@ pub fn hash(token: &SecretString) -> String {
 
 /// Whether a string has the shape of a Citadel token (prefix and 43 base62 digits).
 pub fn is_well_formed(token: &str) -> bool {
-    token.strip_prefix(PREFIX).is_some_and(|digits| {
+    has_shape(PREFIX, token)
+}
+
+/// Whether `secret` is `prefix` followed by 43 base62 digits.
+pub(crate) fn has_shape(prefix: &str, secret: &str) -> bool {
+    secret.strip_prefix(prefix).is_some_and(|digits| {
         digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_alphanumeric())
     })
 }

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use citadel_audit::{Actor, EventDraft, PublicKey, Signer};
 use citadel_blob::{BlobConfig, BlobStore, KeyRing};
-use citadel_core::{decide, Decision, Privilege, RequestId};
+use citadel_core::{decide, Decision, Principal, Privilege, RequestId};
 use citadel_hub::manifest::SigningKey;
-use citadel_store::{Store, StoreOptions, WriteTx};
+use citadel_store::{Store, StoreOptions, TokenRecord, WriteTx};
 use citadel_vault::KeyProvider;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::{pat, Config, Context, Error, Home, Result, SecurableRef, TokenInfo};
+use crate::{pat, Config, Context, Error, Home, JwtInfo, Result, SecurableRef, TokenInfo};
 
 /// An open Citadel home: metadata store, artifact store and keys. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -92,48 +92,58 @@ impl Citadel {
         self.public_key
     }
 
-    /// Turns a token into a [`Context`]. A missing, malformed, unknown, revoked or expired token,
-    /// or a disabled principal, is refused and audited.
+    /// Turns a bearer into a [`Context`] for the control plane: a personal access token
+    /// (`cit_pat_…`) or an OAuth access token (a JWT from [`Citadel::issue_client_token`]). A
+    /// missing, malformed, unknown, revoked or expired credential, or a disabled principal, is
+    /// refused and audited; a success is audited too (and a token's last use recorded).
     pub async fn authenticate(&self, token: Option<&SecretString>) -> Result<Context> {
+        self.authenticate_on(token, Plane::Control).await
+    }
+
+    /// [`Citadel::authenticate`] for the gateway's inference hot path: the same checks and the
+    /// same refusals (each audited), but a success writes nothing, neither an audit event nor a
+    /// token's last use. Every call that gets through is recorded in the inference table with
+    /// its principal and request id, so a per-request audit event would only duplicate it, and
+    /// a database write (which takes the audit chain's lock) per inference would serialize the
+    /// gateway behind the metadata store.
+    pub async fn authenticate_data_plane(&self, token: Option<&SecretString>) -> Result<Context> {
+        self.authenticate_on(token, Plane::Data).await
+    }
+
+    /// The one place a credential becomes a [`Context`].
+    async fn authenticate_on(&self, token: Option<&SecretString>, plane: Plane) -> Result<Context> {
         let request_id = RequestId::new();
-        let refuse = |reason: &'static str, params: serde_json::Value| async move {
-            let event = EventDraft::new(&Actor::anonymous(), request_id, "auth.authenticate")
-                .with_params(params)
-                .denied(reason);
-            self.store.audit(event).await?;
-            Err(Error::Unauthenticated(reason))
-        };
         let Some(token) = token else {
-            return refuse(
-                "no token: pass --token, set CITADEL_TOKEN, or run `citadel init` for a new home",
-                json!({}),
-            )
-            .await;
+            return self
+                .refuse_authentication(
+                    request_id,
+                    Refusal::new(
+                        "no token: pass --token, set CITADEL_TOKEN, or run `citadel init` for a \
+                         new home",
+                    ),
+                )
+                .await;
         };
-        if !pat::is_well_formed(secrecy::ExposeSecret::expose_secret(token)) {
-            return refuse(
-                "malformed token: expected cit_pat_ followed by 43 letters and digits",
-                json!({}),
-            )
-            .await;
-        }
-        let Some(record) = self.store.token_by_hash(&pat::hash(token)).await? else {
-            return refuse("unknown token", json!({})).await;
+        let text = token.expose_secret();
+        let verified = if pat::is_well_formed(text) {
+            self.verify_pat(token).await?
+        } else if crate::oauth::looks_like_jwt(text) {
+            self.verify_jwt(text).await?.map(|jwt| Verified {
+                principal: jwt.principal,
+                credential: Credential::Jwt(jwt.info),
+                params: jwt.params,
+            })
+        } else {
+            Err(Refusal::new(
+                "malformed token: expected cit_pat_ followed by 43 letters and digits, or a JWT \
+                 from the OAuth token endpoint",
+            ))
         };
-        let params = json!({ "token_id": record.id.to_string() });
-        if record.revoked_at.is_some() {
-            return refuse("the token was revoked; ask for a new one", params).await;
-        }
-        if OffsetDateTime::now_utc() >= record.expires_at {
-            return refuse("the token expired; ask for a new one", params).await;
-        }
-        let Some(principal) = self.store.principal(record.principal_id).await? else {
-            return refuse("the token's principal no longer exists", params).await;
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(refusal) => return self.refuse_authentication(request_id, refusal).await,
         };
-        if principal.disabled {
-            return refuse("the principal is disabled", params).await;
-        }
-        let group_ids = self.store.groups_of(principal.id).await?;
+        let group_ids = self.store.groups_of(verified.principal.id).await?;
         let mut group_names = Vec::with_capacity(group_ids.len());
         for id in &group_ids {
             if let Some(group) = self.store.principal(*id).await? {
@@ -141,18 +151,73 @@ impl Citadel {
             }
         }
         group_names.sort();
+        let (token, jwt) = match verified.credential {
+            Credential::Pat(record) => (
+                Some(TokenInfo::from_record(&record, &verified.principal.name)),
+                None,
+            ),
+            Credential::Jwt(info) => (None, Some(info)),
+        };
         let ctx = Context {
-            token: Some(TokenInfo::from_record(&record, &principal.name)),
-            principal,
+            token,
+            jwt,
+            principal: verified.principal,
             group_ids,
             group_names,
             request_id,
         };
-        let mut tx = self.store.begin_write().await?;
-        tx.touch_token(record.id).await?;
-        tx.commit(ctx.event("auth.authenticate").with_params(params))
-            .await?;
+        if plane == Plane::Control {
+            let mut tx = self.store.begin_write().await?;
+            if let Some(token) = &ctx.token {
+                tx.touch_token(token.id).await?;
+            }
+            tx.commit(ctx.event("auth.authenticate").with_params(verified.params))
+                .await?;
+        }
         Ok(ctx)
+    }
+
+    /// Checks a well-formed personal access token.
+    async fn verify_pat(
+        &self,
+        token: &SecretString,
+    ) -> Result<std::result::Result<Verified, Refusal>> {
+        let Some(record) = self.store.token_by_hash(&pat::hash(token)).await? else {
+            return Ok(Err(Refusal::new("unknown token")));
+        };
+        let params = json!({ "token_id": record.id.to_string() });
+        let refuse = |reason| {
+            Ok(Err(Refusal {
+                reason,
+                params: params.clone(),
+            }))
+        };
+        if record.revoked_at.is_some() {
+            return refuse("the token was revoked; ask for a new one");
+        }
+        if OffsetDateTime::now_utc() >= record.expires_at {
+            return refuse("the token expired; ask for a new one");
+        }
+        let Some(principal) = self.store.principal(record.principal_id).await? else {
+            return refuse("the token's principal no longer exists");
+        };
+        if principal.disabled {
+            return refuse("the principal is disabled");
+        }
+        Ok(Ok(Verified {
+            principal,
+            credential: Credential::Pat(record),
+            params,
+        }))
+    }
+
+    /// Audits a refused authentication and returns its error.
+    async fn refuse_authentication<T>(&self, request_id: RequestId, refusal: Refusal) -> Result<T> {
+        let event = EventDraft::new(&Actor::anonymous(), request_id, "auth.authenticate")
+            .with_params(refusal.params)
+            .denied(refusal.reason);
+        self.store.audit(event).await?;
+        Err(Error::Unauthenticated(refusal.reason))
     }
 
     /// The decision for `privilege` on `target`, from the facts currently committed.
@@ -237,4 +302,41 @@ impl Citadel {
             }
         }
     }
+}
+
+/// Which plane an authentication is for (see [`Citadel::authenticate_data_plane`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plane {
+    Control,
+    Data,
+}
+
+/// Why a credential was refused, with what the audit event may say about it (never the
+/// credential).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub reason: &'static str,
+    pub params: serde_json::Value,
+}
+
+impl Refusal {
+    fn new(reason: &'static str) -> Self {
+        Self {
+            reason,
+            params: json!({}),
+        }
+    }
+}
+
+/// The credential a caller presented, once checked.
+enum Credential {
+    Pat(TokenRecord),
+    Jwt(JwtInfo),
+}
+
+/// A checked credential and its principal.
+struct Verified {
+    principal: Principal,
+    credential: Credential,
+    params: serde_json::Value,
 }

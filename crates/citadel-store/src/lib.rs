@@ -21,6 +21,7 @@ pub mod grants;
 pub mod keys;
 pub mod meta;
 pub mod models;
+pub mod oauth;
 pub mod principals;
 pub mod registry;
 pub mod runs;
@@ -40,6 +41,10 @@ pub use error::StoreError;
 pub use grants::GrantRecord;
 pub use keys::{KekRecord, ACTIVE_KEK_META};
 pub use models::{ModelFileRecord, ModelVersionRecord, VersionRegistry};
+pub use oauth::{
+    ActiveJwtKey, ClientId, JwtKeyRecord, NewOAuthClient, OAuthClientCredential, OAuthClientRecord,
+    SealedJwtKey,
+};
 pub use registry::{AliasRecord, ApprovalRecord, TagRecord};
 pub use runs::{MetricPoint, RunArtifactRecord, RunRecord};
 pub use secrets::{SecretVersionMeta, SecretVersionRecord};
