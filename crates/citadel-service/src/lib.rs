@@ -19,6 +19,7 @@ pub mod dataset_rules;
 pub mod datasets;
 pub mod doctor;
 mod documents;
+pub mod endpoints;
 pub mod env;
 pub mod error;
 pub mod grants;
@@ -52,6 +53,10 @@ pub use context::Context;
 pub use dataset_lifecycle::{ErasureReport, GcReport};
 pub use dataset_rules::{RuleChange, TrainingClearance, WaiverInfo};
 pub use datasets::{DatasetInfo, DatasetVersionInfo, Progress, ReadOptions, ReadReport};
+pub use endpoints::{
+    EndpointChanges, EndpointConfig, EndpointInfo, EndpointRevisionInfo, EndpointSettings,
+    LogPolicy, Payloads, RateLimits, ServingEndpoint, TrafficRoute,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use grants::{GrantInfo, GrantRequest};
 pub use home::Home;

@@ -336,7 +336,7 @@ impl Citadel {
         outcome
     }
 
-    async fn export_version(
+    pub(crate) async fn export_version(
         &self,
         model: &Securable,
         record: &ModelVersionRecord,

@@ -240,7 +240,7 @@ impl Citadel {
     }
 
     /// Whether the version a promoted copy came from (followed to the original) passed its gates.
-    async fn origin_gates_passed(&self, origin: &str) -> Result<bool> {
+    pub(crate) async fn origin_gates_passed(&self, origin: &str) -> Result<bool> {
         let mut spec = origin.to_owned();
         for _ in 0..8 {
             let (target, selector) = parse_model_spec(&spec)?;
