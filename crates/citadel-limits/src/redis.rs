@@ -279,7 +279,9 @@ impl RedisBackend {
     /// Runs the script, or returns `None` (counted as a fallback) when Redis is not to be asked
     /// or did not answer in time.
     async fn eval(&self, key: &str, limit: Limit, cost: u64, op: &str) -> Option<(i64, i64)> {
-        let _probe = if self.is_degraded() {
+        // Only a probe may declare Redis back: a request that set out before an outage and
+        // answered late must not flip the state back and forth (and the log with it).
+        let probe = if self.is_degraded() {
             if self.now_ms() < self.retry_at_ms.load(Ordering::Acquire)
                 || self.probing.swap(true, Ordering::AcqRel)
             {
@@ -290,9 +292,9 @@ impl RedisBackend {
         } else {
             None
         };
-        match self.round_trip(key, limit, cost, op).await {
+        let outcome = match self.round_trip(key, limit, cost, op).await {
             Ok(result) => {
-                if self.degraded.swap(false, Ordering::AcqRel) {
+                if probe.is_some() && self.degraded.swap(false, Ordering::AcqRel) {
                     tracing::info!(redis = %self.config.url, "Redis answers again: rate limits are shared again");
                 }
                 Some(result)
@@ -302,7 +304,9 @@ impl RedisBackend {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
                 None
             }
-        }
+        };
+        drop(probe);
+        outcome
     }
 
     fn mark_down(&self, failure: &Failure) {

@@ -163,7 +163,7 @@ async fn capacity_n_allows_n_then_says_how_long_to_wait() {
 }
 
 #[tokio::test]
-async fn refill_is_exact_to_the_microsecond() {
+async fn refill_follows_the_server_clock() {
     let Some(redis) = TestRedis::new("refill") else {
         return;
     };
