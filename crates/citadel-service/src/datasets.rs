@@ -211,7 +211,7 @@ impl Citadel {
     }
 
     /// Creates the dataset securable and its settings (a fresh dataset key) in `tx`.
-    async fn create_dataset_in(
+    pub(crate) async fn create_dataset_in(
         &self,
         tx: &mut WriteTx,
         ctx: &Context,

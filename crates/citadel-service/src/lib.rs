@@ -9,6 +9,7 @@
 pub mod acquire;
 pub mod artifacts;
 pub mod audit;
+pub mod batch;
 pub mod bench;
 pub mod bootstrap;
 pub mod catalogs;
@@ -46,6 +47,7 @@ pub use acquire::{
 };
 pub use artifacts::ArtifactInfo;
 pub use audit::{AuditFilter, AuditVerification, ExportFormat};
+pub use batch::{BatchEvent, BatchProgress, BatchReport, BatchRequest, GenerationTotals};
 pub use bootstrap::{InitOptions, InitReport, BOOTSTRAP_GROUPS};
 pub use catalogs::SecurableInfo;
 pub use config::Config;

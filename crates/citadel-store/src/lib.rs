@@ -18,6 +18,7 @@ pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod grants;
+pub mod inference_log;
 pub mod keys;
 pub mod meta;
 pub mod models;
@@ -39,6 +40,7 @@ pub use db::{sqlite_url, Backend, Store, StoreOptions};
 pub use endpoints::{EndpointChange, EndpointRecord, EndpointRevisionRecord};
 pub use error::StoreError;
 pub use grants::GrantRecord;
+pub use inference_log::{InferenceCursor, InferenceLogRecord, StoredInference};
 pub use keys::{KekRecord, ACTIVE_KEK_META};
 pub use models::{ModelFileRecord, ModelVersionRecord, VersionRegistry};
 pub use oauth::{

@@ -9,6 +9,7 @@ mod harness;
 mod artifacts;
 mod audit_chain;
 mod concurrency;
+mod inference_log;
 mod migrations;
 mod principals;
 mod securables;
