@@ -26,6 +26,7 @@ pub mod error;
 pub mod grants;
 pub mod home;
 pub mod identities;
+pub mod inference_log;
 pub mod keys;
 pub mod models;
 pub mod oauth;
@@ -63,6 +64,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use grants::{GrantInfo, GrantRequest};
 pub use home::Home;
 pub use identities::PrincipalSummary;
+pub use inference_log::{
+    ExportReport, InferenceLogConfig, InferenceLogWriter, InferenceRecord, InferenceRoute,
+    InferenceStatus, LogFormat, RecordOutcome,
+};
 pub use keys::{KeyHistoryEntry, KeyStatus, RotationReport};
 pub use models::{ModelFileInfo, ModelVerification, ModelVersionInfo};
 pub use oauth::{ClientId, ClientInfo, IssuedToken, JwtInfo, SigningKeyInfo};
