@@ -268,6 +268,21 @@ async fn sampling_is_deterministic_and_keeps_every_refusal() {
     ] {
         assert_eq!(none.record(record(&fx, 2, status)), RecordOutcome::Queued);
     }
+    // An endpoint's own rate overrides the writer's.
+    let all = fx
+        .citadel
+        .inference_log_writer(config(1.0, 60_000, 100, 100))
+        .unwrap();
+    assert_eq!(
+        all.record_at_rate(record(&fx, 1, InferenceStatus::Ok), 0.0),
+        RecordOutcome::SampledOut
+    );
+    assert_eq!(
+        all.record_at_rate(record(&fx, 1, InferenceStatus::Blocked), 0.0),
+        RecordOutcome::Queued
+    );
+    assert_eq!(all.sampled_out(), 1);
+    all.shutdown().await;
     none.shutdown().await;
     assert_eq!(none.written(), 4);
     assert!(sampled_in("anything", 1.0) && !sampled_in("anything", 0.0));

@@ -131,8 +131,13 @@ impl InferenceLogWriter {
 
     /// Queues `record` for the next batch, or counts it as sampled out or dropped. Never blocks.
     pub fn record(&self, record: InferenceRecord) -> RecordOutcome {
-        if record.status == InferenceStatus::Ok && !sampled_in(&record.request_id, self.sample_rate)
-        {
+        self.record_at_rate(record, self.sample_rate)
+    }
+
+    /// As [`record`](Self::record), sampling `ok` records at `sample_rate` (0 to 1) instead of
+    /// the writer's rate: for an endpoint's own log policy.
+    pub fn record_at_rate(&self, record: InferenceRecord, sample_rate: f64) -> RecordOutcome {
+        if record.status == InferenceStatus::Ok && !sampled_in(&record.request_id, sample_rate) {
             self.counters.sampled_out.fetch_add(1, Ordering::Relaxed);
             return RecordOutcome::SampledOut;
         }
