@@ -9,6 +9,8 @@
 //! verifies; loading re-checks every byte.
 
 mod config;
+#[cfg(test)]
+mod tests;
 
 pub use config::{
     format_traffic, parse_traffic, validate_traffic, EndpointConfig, EndpointSettings, LogPolicy,
@@ -91,6 +93,17 @@ pub struct ServingEndpoint {
     pub name: String,
     pub revision: u32,
     pub config: EndpointConfig,
+}
+
+/// An endpoint the caller may invoke, as `/v1/models` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvocableEndpoint {
+    /// `catalog.schema.name`: the model id OpenAI clients send.
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The owning principal's name (`citadel` when none).
+    pub owner: String,
 }
 
 /// Which versions of which model a configuration should route to, before they are resolved.
@@ -426,6 +439,32 @@ impl Citadel {
         self.authorize_read(ctx, "endpoint.invoke", Privilege::Execute, &target)
             .await?;
         serving(self.endpoint_record(&target).await?)
+    }
+
+    /// The endpoints the caller holds `EXECUTE` on (an `invoke` or `control` token), by name;
+    /// nothing is audited (a listing, like `GET /v1/models`).
+    pub async fn invocable_endpoints(&self, ctx: &Context) -> Result<Vec<InvocableEndpoint>> {
+        let mut out = Vec::new();
+        for record in self.store.endpoints().await? {
+            let target = SecurableRef::parse(SecurableKind::Endpoint, &record.full_name)?;
+            if !self
+                .allowed_any(ctx, &[Privilege::Execute], &target)
+                .await?
+            {
+                continue;
+            }
+            let owner = self
+                .store
+                .securable(record.id)
+                .await?
+                .and_then(|s| s.owner_id);
+            out.push(InvocableEndpoint {
+                name: record.full_name,
+                created_at: record.created_at,
+                owner: self.principal_label(owner).await?,
+            });
+        }
+        Ok(out)
     }
 
     /// Every endpoint's current configuration, for the gateway's start and refresh (a system

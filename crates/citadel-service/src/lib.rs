@@ -58,7 +58,7 @@ pub use dataset_rules::{RuleChange, TrainingClearance, WaiverInfo};
 pub use datasets::{DatasetInfo, DatasetVersionInfo, Progress, ReadOptions, ReadReport};
 pub use endpoints::{
     EndpointChanges, EndpointConfig, EndpointInfo, EndpointRevisionInfo, EndpointSettings,
-    LogPolicy, Payloads, RateLimits, ServingEndpoint, TrafficRoute,
+    InvocableEndpoint, LogPolicy, Payloads, RateLimits, ServingEndpoint, TrafficRoute,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use grants::{GrantInfo, GrantRequest};
