@@ -3,6 +3,7 @@
 
 pub mod artifact;
 pub mod audit;
+pub mod batch;
 pub mod bench_engine;
 pub mod bench_pii;
 pub mod bench_store;
@@ -136,6 +137,10 @@ pub enum Command {
     /// registration → alias.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Offline batch inference: a registered model over a dataset's rows, stored with the
+    /// predictions as a new dataset version.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
     /// Print a version's lineage: datasets → run → version → promoted copies → aliases.
     Lineage {
         /// NAME@VERSION or NAME@ALIAS.
@@ -241,6 +246,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Batch(cmd) => batch::run(&global, cmd).await,
         Command::Quickstart(args) => quickstart::run(&global, args).await,
         Command::Lineage { spec } => {
             let json = global.json;

@@ -6,6 +6,7 @@
 mod artifacts;
 mod audit;
 mod auth;
+mod batch;
 mod data;
 mod doctor;
 mod grants;
