@@ -353,7 +353,9 @@ impl Citadel {
             let report = self
                 .read_dataset(ctx, input_spec, ReadOptions::default(), move |row| {
                     rows_sender.blocking_send(Feed::Row(row)).map_err(|_| {
-                        Error::InvalidInput("the predictions stopped; see the error above".into())
+                        Error::InvalidInput(
+                            "the batch prediction reading these rows stopped".into(),
+                        )
                     })
                 })
                 .await;

@@ -302,6 +302,40 @@ fn refusals_are_clear_and_audited() {
         err.contains("column `id`") && err.contains("not text"),
         "{err}"
     );
+    // A row without a text prompt stops the batch, naming the row and never its values.
+    let gappy = home.root.parent().unwrap().join("gappy.jsonl");
+    std::fs::write(
+        &gappy,
+        "{\"id\":1,\"prompt\":\"Where is my parcel?\"}\n{\"id\":2,\"prompt\":null}\n",
+    )
+    .unwrap();
+    home.admin_ok(&[
+        "data",
+        "ingest",
+        gappy.to_str().unwrap(),
+        "--as",
+        "dev.support.gappy",
+    ]);
+    let err = run_fails(
+        home.admin().args([
+            "batch",
+            "predict",
+            "--model",
+            CHAMPION,
+            "--input",
+            "dev.support.gappy",
+            "--output",
+            OUTPUT,
+            "--max-tokens",
+            "2",
+        ]),
+        EXIT_INVALID,
+    );
+    assert!(err.contains("row 2") && err.contains("null"), "{err}");
+    assert!(!err.contains("parcel"), "{err}");
+    let last = batch_events(&home).pop().unwrap();
+    assert_eq!(last["outcome"], "failed", "{last}");
+
     // In prod only approved versions run: an imported one waits for review.
     let folder = home.root.parent().unwrap().join("base");
     home.admin_ok(&[
