@@ -18,6 +18,7 @@ pub mod keys;
 pub mod logging;
 pub mod malloc;
 pub mod model;
+pub mod oauth;
 pub mod output;
 pub mod pipeline;
 pub mod principal;
@@ -86,6 +87,10 @@ pub enum Command {
     /// Create, list and revoke personal access tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// OAuth client credentials for service principals, access tokens (JWTs) from them, and
+    /// the rotation of their signing key.
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
     /// Grant a privilege: `citadel grant SELECT ON schema dev.data TO alice`.
     Grant(grant::GrantArgs),
     /// Revoke a privilege: `citadel revoke SELECT ON schema dev.data FROM alice`.
@@ -218,6 +223,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Principal(cmd) => principal::run(&global, cmd).await,
         Command::Group(cmd) => principal::run_group(&global, cmd).await,
         Command::Token(cmd) => token::run(&global, cmd).await,
+        Command::Oauth(cmd) => oauth::run(&global, cmd).await,
         Command::Grant(args) => grant::run_grant(&global, args).await,
         Command::Revoke(args) => grant::run_revoke(&global, args).await,
         Command::Grants(cmd) => grant::run_grants(&global, cmd).await,

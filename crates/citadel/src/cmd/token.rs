@@ -39,7 +39,7 @@ pub enum TokenCommand {
 }
 
 /// Parses `90d`, `12h`, `30m`, `45s` or a bare number of days.
-fn parse_ttl(text: &str) -> Result<time::Duration, String> {
+pub(crate) fn parse_ttl(text: &str) -> Result<time::Duration, String> {
     let text = text.trim();
     let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),

@@ -14,6 +14,7 @@ mod harness;
 mod init;
 mod keys;
 mod models;
+mod oauth;
 mod pii;
 mod postgres;
 mod registry;

@@ -7,14 +7,14 @@ use sqlx::Connection;
 use super::harness::*;
 
 /// A database created for one test and dropped afterwards.
-struct FreshDatabase {
+pub struct FreshDatabase {
     admin_url: String,
     name: String,
     runtime: tokio::runtime::Runtime,
 }
 
 impl FreshDatabase {
-    fn create(admin_url: &str) -> Self {
+    pub fn create(admin_url: &str) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -35,7 +35,7 @@ impl FreshDatabase {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let base = self
             .admin_url
             .rsplit_once('/')
