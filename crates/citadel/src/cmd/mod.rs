@@ -10,6 +10,7 @@ pub mod bench_store;
 pub mod catalog;
 pub mod data;
 pub mod doctor;
+pub mod endpoint;
 pub mod finetune;
 pub mod generate;
 pub mod grant;
@@ -113,6 +114,10 @@ pub enum Command {
     /// Models: pull from a hub (pinned, hash-verified), import, scan, show, verify and export.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Serving endpoints: pinned model versions, traffic splits, guardrails and limits, with
+    /// every revision kept for rollback.
+    #[command(subcommand)]
+    Endpoint(endpoint::EndpointCommand),
     /// Secret scopes and versioned, encrypted secrets (values never on the command line).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -234,6 +239,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Model(cmd) => model::run(&global, cmd).await,
+        Command::Endpoint(cmd) => endpoint::run(&global, cmd).await,
         Command::Doctor => doctor::run(&global).await,
         Command::Sbom(args) => sbom::run_sbom(&global, args).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,

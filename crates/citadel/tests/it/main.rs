@@ -9,6 +9,7 @@ mod auth;
 mod batch;
 mod data;
 mod doctor;
+mod endpoints;
 mod grants;
 mod harness;
 mod init;
