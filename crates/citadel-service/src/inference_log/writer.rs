@@ -297,7 +297,16 @@ impl Batcher {
             }
             Err(err) => {
                 self.counters.dropped.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!(error = %err, rows = n, "an inference log batch could not be stored");
+                // Display only: a database error's detail may quote row values (prompts).
+                let cause = std::error::Error::source(&err)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    error = %err,
+                    cause,
+                    rows = n,
+                    "an inference log batch could not be stored"
+                );
             }
         }
     }
