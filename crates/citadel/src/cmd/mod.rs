@@ -10,6 +10,7 @@ pub mod bench_store;
 pub mod catalog;
 pub mod data;
 pub mod doctor;
+pub mod endpoint_logs;
 pub mod endpoint;
 pub mod finetune;
 pub mod generate;
