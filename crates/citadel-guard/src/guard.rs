@@ -31,31 +31,28 @@ pub struct Guard {
     output_pii: PiiAction,
     injection_action: InjectionAction,
     max_input_tokens: Option<u32>,
-    pii: Option<Pii>,
+    pii: Pii,
     injection: Option<Injection>,
     keywords: Keywords,
 }
 
 impl Guard {
-    /// Validates `policy` and compiles what it needs: the PII analyzer unless PII is off both
-    /// ways, the injection patterns unless injection is off, the keyword automaton.
+    /// Validates `policy` and compiles what it needs: the PII analyzer (always: the log redacts
+    /// with it), the injection patterns unless injection is off, the keyword automaton.
     pub fn new(policy: &GuardrailPolicy) -> Result<Guard, GuardError> {
         policy.validate()?;
-        let pii = if policy.input_pii == PiiAction::Off && policy.output_pii == PiiAction::Off {
-            None
-        } else {
-            let analyzer = Analyzer::new(AnalyzerConfig {
-                entities: policy.entity_types()?,
-                ..AnalyzerConfig::default()
-            })
-            .map_err(|e| GuardError::Build {
-                what: "PII analyzer",
-                reason: e.to_string(),
-            })?;
-            Some(Pii {
-                analyzer,
-                anonymizer: Anonymizer::new(Operators::default()),
-            })
+        // Built even when PII is off both ways: the inference log redacts with it.
+        let analyzer = Analyzer::new(AnalyzerConfig {
+            entities: policy.entity_types()?,
+            ..AnalyzerConfig::default()
+        })
+        .map_err(|e| GuardError::Build {
+            what: "PII analyzer",
+            reason: e.to_string(),
+        })?;
+        let pii = Pii {
+            analyzer,
+            anonymizer: Anonymizer::new(Operators::default()),
         };
         let injection = match policy.injection {
             InjectionAction::Off => None,
@@ -148,10 +145,24 @@ impl Guard {
         out.block(Rule::ForbiddenKeyword, detail, message.to_owned());
     }
 
-    fn pii_stage<'a>(&self, text: &'a str, action: PiiAction, out: &mut Outcome) -> Cow<'a, str> {
-        let Some(pii) = self.pii.as_ref().filter(|_| action != PiiAction::Off) else {
+    /// `text` with every PII entity masked, whatever the endpoint's PII actions: for the
+    /// inference log's redacted payloads. Text that cannot be masked is withheld (empty).
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let findings = self.pii.analyzer.analyze(text);
+        if findings.is_empty() {
             return Cow::Borrowed(text);
-        };
+        }
+        self.pii
+            .anonymizer
+            .anonymize(text, &findings)
+            .map_or(Cow::Borrowed(""), Cow::Owned)
+    }
+
+    fn pii_stage<'a>(&self, text: &'a str, action: PiiAction, out: &mut Outcome) -> Cow<'a, str> {
+        if action == PiiAction::Off {
+            return Cow::Borrowed(text);
+        }
+        let pii = &self.pii;
         let findings = pii.analyzer.analyze(text);
         if findings.is_empty() {
             return Cow::Borrowed(text);
@@ -380,11 +391,10 @@ mod tests {
             p.input_pii = PiiAction::Off;
             p.output_pii = PiiAction::Off;
         });
-        assert!(
-            off.pii.is_none(),
-            "no analyzer is built when PII is off both ways"
-        );
         assert_eq!(off.check_output(&text).text, text);
+        // The log still redacts, whatever the endpoint's actions.
+        let redacted = off.redact(&text);
+        assert!(!redacted.contains(EMAIL), "{redacted}");
     }
 
     #[test]

@@ -249,28 +249,60 @@ fn derive_commit(repo: &str, files: &[Listed]) -> String {
     commit
 }
 
+/// A fresh CA and a server certificate it signed, in PEM, for loopback servers and local
+/// development (`citadel tls init`). The CA's key is dropped: nothing else can be signed by it.
+#[derive(Clone)]
+pub struct LocalCertificates {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub cert_der: Vec<u8>,
+    /// PKCS#8 private key of the server certificate, in DER and PEM.
+    pub key_der: Vec<u8>,
+    pub key_pem: String,
+}
+
+impl fmt::Debug for LocalCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalCertificates")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalCertificates {
+    /// Issues a server certificate for `names` (DNS names or IP addresses) under a new CA.
+    pub fn issue(ca_name: &str, names: &[&str]) -> io::Result<Self> {
+        let ca_key = KeyPair::generate().map_err(io::Error::other)?;
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(io::Error::other)?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        ca.distinguished_name.push(DnType::CommonName, ca_name);
+        let ca_pem = ca.self_signed(&ca_key).map_err(io::Error::other)?.pem();
+        let issuer = Issuer::new(ca, ca_key);
+
+        let key = KeyPair::generate().map_err(io::Error::other)?;
+        let sans = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut leaf = CertificateParams::new(sans).map_err(io::Error::other)?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = leaf.signed_by(&key, &issuer).map_err(io::Error::other)?;
+        Ok(Self {
+            ca_pem,
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
 fn tls_config() -> io::Result<(String, rustls::ServerConfig)> {
-    let ca_key = KeyPair::generate().map_err(io::Error::other)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(io::Error::other)?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.distinguished_name
-        .push(DnType::CommonName, "Citadel loopback hub CA");
-    let ca_pem = ca.self_signed(&ca_key).map_err(io::Error::other)?.pem();
-    let issuer = Issuer::new(ca, ca_key);
-
-    let key = KeyPair::generate().map_err(io::Error::other)?;
-    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .map_err(io::Error::other)?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = leaf.signed_by(&key, &issuer).map_err(io::Error::other)?;
-
+    let certs = LocalCertificates::issue("Citadel loopback hub CA", &["localhost", "127.0.0.1"])?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -278,12 +310,12 @@ fn tls_config() -> io::Result<(String, rustls::ServerConfig)> {
     .map_err(io::Error::other)?
     .with_no_client_auth()
     .with_single_cert(
-        vec![cert.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        vec![certs.cert_der.into()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certs.key_der)),
     )
     .map_err(io::Error::other)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_pem, config))
+    Ok((certs.ca_pem, config))
 }
 
 async fn accept_loop(

@@ -55,6 +55,8 @@ Example:
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EndpointCommand {
+    /// Show or export the endpoint's inference log (MANAGE on it).
+    Logs(super::endpoint_logs::LogsArgs),
     /// Create an endpoint serving a model version pinned now (MANAGE on the schema, EXECUTE on
     /// the model). In staging and prod only approved, signed versions whose gates passed serve,
     /// and an endpoint serves only models of its own catalog.
@@ -114,6 +116,7 @@ pub enum EndpointCommand {
 pub async fn run(global: &GlobalArgs, command: EndpointCommand) -> anyhow::Result<()> {
     let json = global.json;
     match command {
+        EndpointCommand::Logs(args) => super::endpoint_logs::run(global, args).await,
         EndpointCommand::Create {
             name,
             model,

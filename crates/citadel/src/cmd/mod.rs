@@ -31,6 +31,7 @@ pub mod sbom;
 pub mod scan;
 pub mod scan_secrets;
 pub mod secrets;
+pub mod serve;
 pub mod session;
 pub mod token;
 pub mod whoami;
@@ -161,6 +162,11 @@ pub enum Command {
     /// token, a verified base model, PII scanned and anonymized, LoRA fine-tuning with gates,
     /// registration, separation of duties, promotion to prod, the audit log verified.
     Quickstart(quickstart::QuickstartArgs),
+    /// Serve the OpenAI-compatible gateway and the control API over TLS.
+    Serve(serve::ServeArgs),
+    /// Local TLS material for development: `citadel tls init`.
+    #[command(subcommand)]
+    Tls(serve::TlsCommand),
     /// Benchmarks that print their figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -205,6 +211,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scan(scan::ScanCommand::Deps(args)) => sbom::run_scan_deps(global.json, args),
         Command::Scan(scan::ScanCommand::Secrets(args)) => scan_secrets::run(global.json, args),
         Command::Bench(BenchCommand::Scan(args)) => scan_secrets::run_bench(global.json, args),
+        Command::Tls(cmd) => serve::run_tls(&global, cmd),
         Command::Bench(BenchCommand::Pii(args)) => {
             session::authenticated_sync(&global, |_| bench_pii::run(global.json, args))
         }
@@ -261,6 +268,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Batch(cmd) => batch::run(&global, cmd).await,
         Command::Quickstart(args) => quickstart::run(&global, args).await,
+        Command::Serve(args) => serve::run(&global, args).await,
         Command::Lineage { spec } => {
             let json = global.json;
             session::with_context(&global, |citadel, ctx| async move {
@@ -270,6 +278,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Generate(_)
         | Command::Finetune(_)
+        | Command::Tls(_)
         | Command::Scan(_)
         | Command::Bench(BenchCommand::Engine(_) | BenchCommand::Pii(_) | BenchCommand::Scan(_)) => {
             unreachable_sync_command()

@@ -1,0 +1,368 @@
+//! The route table and the router: every route with who may call it, the layers that bound
+//! every request (body size, timeout, security headers, JSON 404/405), and the data-plane
+//! handlers. Each handler's first step is authentication; authorization is the service layer's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use citadel_core::TokenScope;
+use citadel_service::inference_log::InferenceRoute;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{JsonBody, Peer};
+use crate::invoke::{self, Call, CallSpec, Input};
+use crate::openai::{
+    ChatChoice, ChatRequest, ChatResponse, CompletionChoice, CompletionRequest, CompletionResponse,
+    InvocationRequest, InvocationResponse, ModelList, ModelObject, Prediction, ResponseMessage,
+    Usage,
+};
+use crate::state::Gateway;
+use crate::stream::{self, Header, Shape};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: `/healthz` only.
+    Public,
+    /// A token with scope `invoke` or `control`, and `EXECUTE` on the endpoint.
+    Invoke,
+    /// A token with scope `control`, and the privilege the operation needs.
+    Control,
+    /// A token with scope `metrics`.
+    Metrics,
+    /// Any valid token.
+    AnyToken,
+    /// OAuth client credentials in the body or an HTTP Basic header.
+    ClientCredentials,
+}
+
+/// One route of the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> RouteInfo {
+    RouteInfo {
+        method,
+        path,
+        access,
+    }
+}
+
+/// The data-plane routes (the control API adds its own, see [`crate::control::ROUTES`]).
+pub const ROUTES: &[RouteInfo] = &[
+    route("GET", "/healthz", Access::Public),
+    route("GET", "/metrics", Access::Metrics),
+    route("GET", "/v1/models", Access::Invoke),
+    route("POST", "/v1/completions", Access::Invoke),
+    route("POST", "/v1/chat/completions", Access::Invoke),
+    route(
+        "POST",
+        "/serving-endpoints/{name}/invocations",
+        Access::Invoke,
+    ),
+    route("POST", "/oauth/token", Access::ClientCredentials),
+    route("GET", "/.well-known/jwks.json", Access::AnyToken),
+];
+
+/// Every route of the gateway.
+pub fn all_routes() -> Vec<RouteInfo> {
+    ROUTES
+        .iter()
+        .chain(crate::control::ROUTES)
+        .copied()
+        .collect()
+}
+
+/// The gateway's router over `gateway`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let timeout = gateway.config.request_timeout() + Duration::from_secs(5);
+    let body_limit = gateway.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/serving-endpoints/{name}/invocations", post(invocations))
+        .route("/oauth/token", post(crate::oauth::token))
+        .route("/.well-known/jwks.json", get(crate::oauth::jwks))
+        .merge(crate::control::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            bounded(request, next, timeout)
+        }))
+        .with_state(gateway)
+}
+
+/// Bounds a request's time to its response headers and marks every response uncacheable.
+async fn bounded(request: Request, next: Next, timeout: Duration) -> Response {
+    let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(ErrorCode::Timeout, "the request took too long").into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route; see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method; see /openapi.json",
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn metrics(State(gateway): State<Arc<Gateway>>, caller: Caller) -> ApiResult<Response> {
+    caller.require_scope(&[TokenScope::Metrics])?;
+    let text = gateway.metrics.render().map_err(ApiError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+const DATA_PLANE: &[TokenScope] = &[TokenScope::Invoke, TokenScope::Control];
+
+async fn models(State(gateway): State<Arc<Gateway>>, caller: Caller) -> ApiResult<Json<ModelList>> {
+    caller.require_scope(DATA_PLANE)?;
+    let endpoints = gateway.citadel.invocable_endpoints(&caller.0).await?;
+    let data = endpoints
+        .into_iter()
+        .map(|e| ModelObject {
+            id: e.name,
+            object: "model",
+            created: e.created_at.unix_timestamp(),
+            owned_by: e.owner,
+        })
+        .collect();
+    Ok(Json(ModelList {
+        object: "list",
+        data,
+    }))
+}
+
+fn response_id(prefix: &str, caller: &Caller) -> String {
+    format!("{prefix}-{}", caller.0.request_id)
+}
+
+async fn completions(
+    State(gateway): State<Arc<Gateway>>,
+    Peer(peer): Peer,
+    caller: Caller,
+    JsonBody(request): JsonBody<CompletionRequest>,
+) -> ApiResult<Response> {
+    caller.require_scope(DATA_PLANE)?;
+    let sampling = &request.sampling;
+    unsupported(sampling.n, sampling.logprobs.as_ref())?;
+    if request.echo == Some(true) || request.suffix.is_some() {
+        return Err(ApiError::invalid("echo and suffix are not supported"));
+    }
+    let mut prompts = request.prompt.clone().into_vec();
+    if prompts.len() != 1 {
+        return Err(ApiError::invalid(
+            "send one prompt per request (a list of prompts is not supported)",
+        ));
+    }
+    let spec = CallSpec {
+        endpoint: request.model.clone(),
+        route: InferenceRoute::Completions,
+        input: Input::Prompt(prompts.swap_remove(0)),
+        max_tokens: sampling.max_tokens.or(Some(16)),
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        seed: sampling.seed,
+        stop: sampling
+            .stop
+            .clone()
+            .map(|s| s.into_vec())
+            .unwrap_or_default(),
+    };
+    let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
+    let prepared = invoke::prepare(call, spec).await?;
+    let header = Header {
+        id: response_id("cmpl", &caller),
+        created: OffsetDateTime::now_utc().unix_timestamp(),
+        model: request.model,
+    };
+    if sampling.stream {
+        return Ok(stream::respond(prepared, Shape::Completion, header).into_response());
+    }
+    let (output, call) = invoke::run(prepared).await?;
+    call.complete(&output.text, output.completion_tokens as u64, None);
+    Ok(Json(CompletionResponse {
+        id: header.id,
+        object: "text_completion",
+        created: header.created,
+        model: header.model,
+        choices: vec![CompletionChoice {
+            text: output.text,
+            index: 0,
+            logprobs: None,
+            finish_reason: Some(output.finish.as_str()),
+        }],
+        usage: Some(Usage::new(output.prompt_tokens, output.completion_tokens)),
+        system_fingerprint: None,
+    })
+    .into_response())
+}
+
+fn unsupported(n: Option<u32>, logprobs: Option<&serde_json::Value>) -> ApiResult<()> {
+    if n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid("only n = 1 is supported"));
+    }
+    let wants_logprobs = logprobs.is_some_and(|v| !(v.is_null() || *v == json!(false)));
+    if wants_logprobs {
+        return Err(ApiError::invalid("logprobs are not supported"));
+    }
+    Ok(())
+}
+
+async fn chat(
+    State(gateway): State<Arc<Gateway>>,
+    Peer(peer): Peer,
+    caller: Caller,
+    JsonBody(request): JsonBody<ChatRequest>,
+) -> ApiResult<Response> {
+    caller.require_scope(DATA_PLANE)?;
+    let sampling = &request.sampling;
+    unsupported(sampling.n, sampling.logprobs.as_ref())?;
+    let messages = request.messages()?;
+    let spec = CallSpec {
+        endpoint: request.model.clone(),
+        route: InferenceRoute::Chat,
+        input: Input::Chat(messages),
+        max_tokens: request.max_completion_tokens.or(sampling.max_tokens),
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        seed: sampling.seed,
+        stop: sampling
+            .stop
+            .clone()
+            .map(|s| s.into_vec())
+            .unwrap_or_default(),
+    };
+    let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
+    let prepared = invoke::prepare(call, spec).await?;
+    let header = Header {
+        id: response_id("chatcmpl", &caller),
+        created: OffsetDateTime::now_utc().unix_timestamp(),
+        model: request.model.clone(),
+    };
+    if sampling.stream {
+        let include_usage = request
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage);
+        return Ok(
+            stream::respond(prepared, Shape::Chat { include_usage }, header).into_response(),
+        );
+    }
+    let (output, call) = invoke::run(prepared).await?;
+    call.complete(&output.text, output.completion_tokens as u64, None);
+    Ok(Json(ChatResponse {
+        id: header.id,
+        object: "chat.completion",
+        created: header.created,
+        model: header.model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant",
+                content: output.text,
+                refusal: None,
+            },
+            logprobs: None,
+            finish_reason: output.finish.as_str(),
+        }],
+        usage: Usage::new(output.prompt_tokens, output.completion_tokens),
+        system_fingerprint: None,
+    })
+    .into_response())
+}
+
+/// Most inputs in one invocation.
+const MAX_INPUTS: usize = 16;
+
+async fn invocations(
+    State(gateway): State<Arc<Gateway>>,
+    Path(name): Path<String>,
+    Peer(peer): Peer,
+    caller: Caller,
+    JsonBody(request): JsonBody<InvocationRequest>,
+) -> ApiResult<(StatusCode, Json<InvocationResponse>)> {
+    caller.require_scope(DATA_PLANE)?;
+    let inputs = request.inputs.into_vec();
+    if inputs.is_empty() || inputs.len() > MAX_INPUTS {
+        return Err(ApiError::invalid(format!(
+            "inputs takes 1 to {MAX_INPUTS} texts"
+        )));
+    }
+    let parameters = request.parameters;
+    let mut predictions = Vec::with_capacity(inputs.len());
+    let mut model_version = 0;
+    for input in inputs {
+        let spec = CallSpec {
+            endpoint: name.clone(),
+            route: InferenceRoute::Invocations,
+            input: Input::Prompt(input),
+            max_tokens: parameters.max_new_tokens,
+            temperature: parameters.temperature.or(Some(0.0)),
+            top_p: parameters.top_p,
+            seed: parameters.seed,
+            stop: parameters
+                .stop
+                .clone()
+                .map(|s| s.into_vec())
+                .unwrap_or_default(),
+        };
+        let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
+        let prepared = invoke::prepare(call, spec).await?;
+        model_version = prepared.version;
+        let (output, call) = invoke::run(prepared).await?;
+        call.complete(&output.text, output.completion_tokens as u64, None);
+        predictions.push(Prediction {
+            finish_reason: output.finish.as_str(),
+            prompt_tokens: output.prompt_tokens,
+            completion_tokens: output.completion_tokens,
+            generated_text: output.text,
+        });
+    }
+    Ok((
+        StatusCode::OK,
+        Json(InvocationResponse {
+            predictions,
+            model_version,
+        }),
+    ))
+}
