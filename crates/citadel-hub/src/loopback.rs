@@ -287,8 +287,10 @@ impl LocalCertificates {
         let key = KeyPair::generate().map_err(io::Error::other)?;
         let sans = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
         let mut leaf = CertificateParams::new(sans).map_err(io::Error::other)?;
-        leaf.distinguished_name
-            .push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        leaf.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("localhost"),
+        );
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = leaf.signed_by(&key, &issuer).map_err(io::Error::other)?;
         Ok(Self {
