@@ -10,6 +10,7 @@ mod batch;
 mod data;
 mod doctor;
 mod endpoints;
+mod gateway;
 mod grants;
 mod harness;
 mod init;
