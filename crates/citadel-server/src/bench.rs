@@ -99,7 +99,7 @@ pub async fn open_loop(target: &Target, rate: u32, duration: Duration) -> Latenc
             (scheduled.elapsed().as_secs_f64() * 1e3, status_key(&result))
         });
     }
-    collect(tasks, started).await
+    collect(tasks, started, Vec::new(), BTreeMap::new()).await
 }
 
 /// Sends `total` requests over `connections` concurrent workers as fast as they answer.
@@ -107,6 +107,8 @@ pub async fn closed_loop(target: &Target, total: usize, connections: usize) -> L
     let permits = Arc::new(Semaphore::new(connections.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut latencies = Vec::with_capacity(total);
+    let mut statuses = BTreeMap::new();
     for _ in 0..total {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
@@ -119,19 +121,22 @@ pub async fn closed_loop(target: &Target, total: usize, connections: usize) -> L
             (sent.elapsed().as_secs_f64() * 1e3, status_key(&result))
         });
         // Reap finished tasks as we go so memory stays flat over long runs.
-        while let Some(done) = tasks.try_join_next() {
-            drop(done);
+        while let Some(joined) = tasks.try_join_next() {
+            if let Ok((ms, status)) = joined {
+                latencies.push(ms);
+                *statuses.entry(status).or_insert(0) += 1;
+            }
         }
     }
-    collect(tasks, started).await
+    collect(tasks, started, latencies, statuses).await
 }
 
 async fn collect(
     mut tasks: tokio::task::JoinSet<(f64, String)>,
     started: Instant,
+    mut latencies: Vec<f64>,
+    mut statuses: BTreeMap<String, usize>,
 ) -> LatencyReport {
-    let mut latencies = Vec::new();
-    let mut statuses = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         if let Ok((ms, status)) = joined {
             latencies.push(ms);

@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod audit;
 pub mod batch;
 pub mod bench_engine;
+pub mod bench_gateway;
 pub mod bench_pii;
 pub mod bench_store;
 pub mod catalog;
@@ -178,6 +179,8 @@ pub enum BenchCommand {
     Store(bench_store::BenchStoreArgs),
     /// Training and generation throughput of the engine.
     Engine(bench_engine::BenchEngineArgs),
+    /// Latency the gateway adds at a fixed rate over TLS, and errors and memory under load.
+    Gateway(bench_gateway::BenchGatewayArgs),
     /// PII analyzer throughput, and precision and recall on a generated labeled corpus.
     Pii(bench_pii::BenchPiiArgs),
     /// Secret-scan throughput on a synthetic source tree.
@@ -252,6 +255,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Sbom(args) => sbom::run_sbom(&global, args).await,
         Command::Keys(cmd) => keys::run(&global, cmd).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(&global, args).await,
+        Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::run(&global, args).await,
         Command::Run(cmd) => {
             let json = global.json;
             session::with_context(&global, |citadel, ctx| async move {

@@ -43,6 +43,15 @@ const BASE_FILES: [(&str, &[u8]); 5] = [
     ),
 ];
 
+/// Writes the embedded base model into a new folder `folder`.
+pub(crate) fn write_base(folder: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir(folder)?;
+    for (name, bytes) in BASE_FILES {
+        std::fs::write(folder.join(name), bytes)?;
+    }
+    Ok(())
+}
+
 /// Arguments of `citadel quickstart`.
 #[derive(Debug, clap::Args)]
 pub struct QuickstartArgs {
@@ -306,10 +315,7 @@ async fn tell(
         None => {
             let dir = tempfile::tempdir()?;
             let folder = dir.path().join("quickstart-base");
-            std::fs::create_dir(&folder)?;
-            for (name, bytes) in BASE_FILES {
-                std::fs::write(folder.join(name), bytes)?;
-            }
+            write_base(&folder)?;
             citadel
                 .import_model(&admin, &folder, &base_name, false, None)
                 .await?
