@@ -3,6 +3,7 @@
 //! personal data scanned and anonymized, a tracked LoRA run with gates, registration with a
 //! model card and ML-BOM, separation of duties, promotion to prod, and the audit log verified.
 
+mod serving;
 mod tickets;
 
 use std::path::Path;
@@ -106,7 +107,7 @@ pub async fn run(global: &GlobalArgs, args: QuickstartArgs) -> anyhow::Result<()
     .await?;
     story.record("admin", "citadel init", format!("home {}", root.display()));
     let citadel = Citadel::open(&home).await?;
-    let result = tell(&citadel, &init.admin_token, &args, &mut story).await;
+    let result = tell(&citadel, &init.admin_token, &args, &root, &mut story).await;
     citadel.close().await?;
     result?;
     story.chapter("What happened");
@@ -133,6 +134,7 @@ async fn tell(
     citadel: &Citadel,
     admin_token: &SecretString,
     args: &QuickstartArgs,
+    root: &Path,
     story: &mut Story,
 ) -> anyhow::Result<()> {
     let admin = citadel.authenticate(Some(admin_token)).await?;
@@ -488,6 +490,7 @@ async fn tell(
     );
     println!();
     println!("{}", citadel.lineage(&carol, &prod_spec).await?.render());
+    serving::deploy_and_call(citadel, &admin, root, story).await?;
     audit(citadel, &admin, story).await
 }
 
