@@ -369,6 +369,8 @@ fn prod_serves_only_approved_gated_versions_of_prod_models() {
 #[test]
 fn the_prod_champion_serves_behind_manage_execute_and_deny() {
     let (home, _) = TestHome::quickstart(None);
+    // The quickstart deployed the champion already: start over.
+    home.admin_ok(&["endpoint", "delete", "prod.endpoints.assistant"]);
     let champion =
         json_of(&home.admin_ok(&["model", "show", "prod.support.assistant@champion", "--json"]));
     let created = json_of(&home.admin_ok(&[
@@ -468,14 +470,14 @@ fn the_prod_champion_serves_behind_manage_execute_and_deny() {
 
     // A service account with an invoke token sees the endpoint through the bootstrap grant
     // (EXECUTE on prod.endpoints) but cannot manage it; a DENY of EXECUTE hides it.
-    home.admin_ok(&["principal", "create", "service_principal", "support-bot"]);
-    home.admin_ok(&["group", "add-member", "service_accounts", "support-bot"]);
+    home.admin_ok(&["principal", "create", "service_principal", "helpdesk-bot"]);
+    home.admin_ok(&["group", "add-member", "service_accounts", "helpdesk-bot"]);
     let invoke = home
         .admin_ok(&[
             "token",
             "create",
             "--principal",
-            "support-bot",
+            "helpdesk-bot",
             "--scope",
             "invoke",
             "--quiet",
@@ -505,7 +507,7 @@ fn the_prod_champion_serves_behind_manage_execute_and_deny() {
         "endpoint",
         "prod.endpoints.assistant",
         "TO",
-        "support-bot",
+        "helpdesk-bot",
         "--deny",
     ]);
     let err = run_fails(
@@ -520,10 +522,13 @@ fn the_prod_champion_serves_behind_manage_execute_and_deny() {
     assert_eq!(names(&list), ["prod.endpoints.dave"]);
     let read_denied = events(&home, "endpoint.read", "denied");
     assert_eq!(read_denied.len(), 1);
-    assert_eq!(read_denied[0]["actor_name"], "support-bot");
+    assert_eq!(read_denied[0]["actor_name"], "helpdesk-bot");
 
     home.admin_ok(&["endpoint", "delete", "prod.endpoints.assistant"]);
+    // Two deletions: the quickstart's deployment at the start, and this one.
     let deleted = events(&home, "endpoint.delete", "success");
-    assert_eq!(deleted.len(), 1);
-    assert_eq!(deleted[0]["securable"], "endpoint:prod.endpoints.assistant");
+    assert_eq!(deleted.len(), 2);
+    assert!(deleted
+        .iter()
+        .all(|e| e["securable"] == "endpoint:prod.endpoints.assistant"));
 }
