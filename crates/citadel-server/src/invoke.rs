@@ -200,7 +200,7 @@ impl Call {
                 .inc_by(count);
         }
         let completion = completion.and_then(|text| self.payload(&endpoint, text));
-        gateway.log.record(InferenceRecord {
+        let record = InferenceRecord {
             time: self.arrived,
             endpoint: endpoint.name.clone(),
             endpoint_id: endpoint.id,
@@ -220,7 +220,11 @@ impl Call {
             status,
             http_status,
             client_addr: self.peer.map(|p| p.ip().to_string()),
-        });
+        };
+        // The endpoint's sampling rate; refusals and failures are always kept.
+        gateway
+            .log
+            .record_at_rate(record, endpoint.config.log.sample_rate);
     }
 
     /// `text` as the endpoint's log policy keeps it.
