@@ -17,6 +17,7 @@ pub mod listener;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;
+pub mod openapi;
 pub mod pool;
 pub mod routes;
 pub mod state;

@@ -75,6 +75,7 @@ pub const ROUTES: &[RouteInfo] = &[
     ),
     route("POST", "/oauth/token", Access::ClientCredentials),
     route("GET", "/.well-known/jwks.json", Access::AnyToken),
+    route("GET", "/openapi.json", Access::AnyToken),
 ];
 
 /// Every route of the gateway.
@@ -99,6 +100,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/serving-endpoints/{name}/invocations", post(invocations))
         .route("/oauth/token", post(crate::oauth::token))
         .route("/.well-known/jwks.json", get(crate::oauth::jwks))
+        .route("/openapi.json", get(openapi))
         .merge(crate::control::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -133,6 +135,10 @@ async fn method_not_allowed() -> ApiError {
         ErrorCode::MethodNotAllowed,
         "this route does not take that method; see /openapi.json",
     )
+}
+
+async fn openapi(_caller: Caller) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(&all_routes()))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
