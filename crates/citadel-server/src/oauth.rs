@@ -88,13 +88,14 @@ pub async fn token(
             "only grant_type=client_credentials is supported",
         );
     }
-    let credentials = basic_credentials(&headers).or_else(|| {
-        form.client_id.clone().zip(
-            form.client_secret
-                .as_ref()
-                .map(|s| SecretString::from(s.expose_secret().to_owned())),
-        )
-    });
+    let TokenForm {
+        client_id,
+        client_secret,
+        scope,
+        audience,
+        ..
+    } = form;
+    let credentials = basic_credentials(&headers).or(client_id.zip(client_secret));
     let Some((client_id, secret)) = credentials else {
         gateway.metrics.auth_failures.inc();
         return oauth_error(
@@ -103,13 +104,10 @@ pub async fn token(
             "client credentials are required (HTTP Basic or client_id and client_secret)",
         );
     };
-    let audience = form
-        .audience
-        .as_deref()
-        .unwrap_or(&gateway.config.jwt_audience);
+    let audience = audience.as_deref().unwrap_or(&gateway.config.jwt_audience);
     match gateway
         .citadel
-        .issue_client_token(&client_id, &secret, form.scope.as_deref(), Some(audience))
+        .issue_client_token(&client_id, &secret, scope.as_deref(), Some(audience))
         .await
     {
         Ok(issued) => Json(json!({

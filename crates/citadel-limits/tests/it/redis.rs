@@ -169,8 +169,8 @@ async fn refill_follows_the_server_clock() {
     };
     let limiter = redis.limiter().await;
     let l = limit(600);
-    // Ten units a second. The burst, plus whatever refilled while draining took its round trips (a busy machine
-    // can take over 100 ms for 600 of them).
+    // Ten units a second. The burst, plus whatever refilled while draining took its round
+    // trips (a busy machine can take over 100 ms for 600 of them).
     let drained = drain(&limiter, "k", l).await;
     assert!((600..=620).contains(&drained), "{drained}");
     // The wait for one unit is at most 100 ms and never short: sleeping it out admits exactly one.
