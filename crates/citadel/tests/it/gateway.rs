@@ -350,6 +350,16 @@ fn authorization_matrix_over_every_route() {
         revoked_json["info"]["id"].as_str().unwrap(),
     ]);
     let metrics = jwt(&home, "allowed-bot", "metrics");
+    let client: Value = serde_json::from_str(&home.admin_ok(&[
+        "oauth",
+        "client",
+        "create",
+        "allowed-bot",
+        "--scope",
+        "invoke",
+        "--json",
+    ]))
+    .unwrap();
     let control = home.admin_token.clone();
     // A JWT-shaped credential signed by a key this home never issued.
     let forged = format!(
@@ -428,9 +438,43 @@ fn authorization_matrix_over_every_route() {
                 }
             }
         }
-        // Client credentials: refused without them or with a wrong secret.
+        // Client credentials: refused without them or with a wrong secret; the right ones get a
+        // JWT that invokes.
         let reply = call(&app, "POST", "/oauth/token", None, None).await;
         assert!(reply.status.is_client_error(), "{}", reply.body);
+        let token_request = |secret: &str| {
+            let form = format!(
+                "grant_type=client_credentials&client_id={}&client_secret={secret}",
+                client["client_id"].as_str().unwrap()
+            );
+            Request::builder()
+                .method("POST")
+                .uri("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap()
+        };
+        let wrong = format!("cit_cs_{}", "A".repeat(43));
+        let response = app.clone().oneshot(token_request(&wrong)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let refused: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(refused["error"], "invalid_client");
+        let secret = client["client_secret"].as_str().unwrap();
+        let response = app.clone().oneshot(token_request(secret)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let issued: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(issued["token_type"], "Bearer");
+        assert!(issued["expires_in"].as_u64().unwrap() <= 900);
+        let jwt_auth = bearer(issued["access_token"].as_str().unwrap());
+        let models = call(&app, "GET", "/v1/models", Some(&jwt_auth), None).await;
+        assert_eq!(models.status, StatusCode::OK, "{}", models.body);
+        assert_eq!(models.json()["data"][0]["id"], ENDPOINT);
         // Unknown routes and methods answer JSON errors too.
         assert_eq!(
             call(&app, "GET", "/v1/nope", None, None).await.status,
