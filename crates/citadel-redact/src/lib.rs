@@ -3,9 +3,10 @@
 //! Two things are masked wherever they appear:
 //! - every secret value this process has loaded (the vault calls [`register_secret`] each time it
 //!   decrypts one), so a value echoed back by a failing library call or a stray `format!` is caught;
-//! - well-known credential shapes, loaded or not: Citadel tokens (`cit_pat_…`), Hugging Face tokens
-//!   (`hf_…`), GitHub tokens, AWS access key ids, JWTs, PEM private-key blocks, bearer and basic
-//!   credentials in `Authorization` headers, API-key headers, passwords in URLs
+//! - well-known credential shapes, loaded or not: Citadel personal access tokens (`cit_pat_…`)
+//!   and OAuth client secrets (`cit_cs_…`), Hugging Face tokens (`hf_…`), GitHub tokens, AWS
+//!   access key ids, JWTs (OAuth access tokens among them), PEM private-key blocks, bearer and
+//!   basic credentials in `Authorization` headers, API-key headers, passwords in URLs
 //!   (`https://user:pass@host`) and credentials in query strings (`?token=…`).
 //!
 //! Logs, error messages, CLI output and audit parameters all pass through [`redact`]. The crate is

@@ -38,9 +38,9 @@ const SHAPES: &[Shape] = &[
         pattern: r"(?i)(?P<keep>\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*",
         replacement: "${keep}[REDACTED]",
     },
-    // Citadel personal access tokens.
+    // Citadel personal access tokens and OAuth client secrets.
     Shape {
-        pattern: r"cit_pat_[A-Za-z0-9]+",
+        pattern: r"cit_(?:pat|cs)_[A-Za-z0-9]+",
         replacement: "[REDACTED]",
     },
     // Hugging Face tokens.
@@ -58,9 +58,10 @@ const SHAPES: &[Shape] = &[
         pattern: r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
         replacement: "[REDACTED]",
     },
-    // JSON Web Tokens.
+    // JSON Web Tokens: a JSON header, then the payload and the signature (empty when unsigned),
+    // all base64url.
     Shape {
-        pattern: r"\beyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]+",
+        pattern: r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*",
         replacement: "[REDACTED]",
     },
 ];
@@ -134,6 +135,21 @@ mod tests {
                 "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-x",
                 "jwt [REDACTED]",
             ),
+            // An EdDSA access token as the gateway issues them.
+            (
+                "access_token\":\"eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJib3QiLCJzY29wZSI6Imludm9rZSJ9.3q2-7_AbCdEfGhIjKlMnOpQrStUvWxYz\"}",
+                "access_token\":\"[REDACTED]\"}",
+            ),
+            // A payload that is not `{"…`, and an unsigned token.
+            ("t=eyJhbGciOiJub25lIn0.e30x.", "t=[REDACTED]"),
+            (
+                "bad secret cit_cs_0123456789abcdefghijABCDEFGHIJ0123456789abc for client x",
+                "bad secret [REDACTED] for client x",
+            ),
+            (
+                "--client-secret=cit_cs_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0PpOoNnMmLlKkJ,next",
+                "--client-secret=[REDACTED],next",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(mask(input), expected, "input: {input}");
@@ -148,6 +164,8 @@ mod tests {
             "AKIA is a prefix",
             "hf_ alone",
             "key_id=abc",
+            "cit_cs_ alone",
+            "eyJ is how base64 JSON starts",
         ] {
             assert!(matches!(mask(text), Cow::Borrowed(_)), "changed: {text}");
         }
