@@ -3,7 +3,8 @@
 //! hit the database on every call. Authorization stays in the service layer.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use citadel_core::TokenScope;
 use citadel_service::Context;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
@@ -26,49 +28,101 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<Context>);
 
-/// Most credentials remembered at once; the cache is emptied when it grows past this.
+/// Most credentials remembered at once.
 const CACHE_CAPACITY: usize = 100_000;
 
-/// A cached caller and when it was authenticated.
-type Cached = (Arc<Context>, Instant);
+/// The SHA-256 of a credential: how the cache knows it without holding it.
+type CredentialKey = [u8; 32];
+
+/// One credential's place in the cache: empty while its first lookup runs (concurrent misses
+/// wait on it instead of starting their own), then the caller and when it was authenticated.
+/// A failed lookup leaves it empty, so failures are never cached.
+#[derive(Debug, Default)]
+struct Entry(OnceCell<(Arc<Context>, Instant)>);
 
 /// Recently authenticated credentials, by the SHA-256 of the credential (never the credential).
 #[derive(Debug)]
 pub struct AuthCache {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], Cached>>,
+    capacity: usize,
+    entries: Mutex<HashMap<CredentialKey, Arc<Entry>>>,
 }
 
 impl AuthCache {
+    /// A cache trusting an authentication for `ttl` (zero: not at all).
     pub fn new(ttl: Duration) -> Self {
+        Self::with_capacity(ttl, CACHE_CAPACITY)
+    }
+
+    /// A cache of at most `capacity` credentials (plus those whose lookup is under way).
+    pub fn with_capacity(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
+            capacity: capacity.max(1),
             entries: Mutex::new(HashMap::new()),
         }
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<Arc<Context>> {
+    /// The caller holding the credential whose SHA-256 is `key`: cached, or from `lookup`, which
+    /// runs once for every caller missing the same key at the same time. A failed lookup is
+    /// not remembered: the next caller (a waiting one included) looks up again.
+    pub async fn get_or_authenticate<F, Fut, E>(
+        &self,
+        key: CredentialKey,
+        lookup: F,
+    ) -> Result<Arc<Context>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Arc<Context>, E>>,
+    {
         if self.ttl.is_zero() {
-            return None;
+            return lookup().await;
         }
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let (ctx, at) = entries.get(key)?;
-        let expired = ctx
-            .token
-            .as_ref()
-            .is_some_and(|t| OffsetDateTime::now_utc() >= t.expires_at);
-        (at.elapsed() < self.ttl && !expired).then(|| Arc::clone(ctx))
+        let entry = self.entry(key);
+        let (ctx, _) = entry
+            .0
+            .get_or_try_init(|| async { lookup().await.map(|ctx| (ctx, Instant::now())) })
+            .await?;
+        Ok(Arc::clone(ctx))
     }
 
-    fn put(&self, key: [u8; 32], ctx: Arc<Context>) {
-        if self.ttl.is_zero() {
-            return;
-        }
+    /// `key`'s entry: the cached one while it is fresh or its lookup is under way, else a new
+    /// empty one.
+    fn entry(&self, key: CredentialKey) -> Arc<Entry> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CACHE_CAPACITY {
-            entries.clear();
+        if let Some(entry) = entries.get(&key) {
+            if entry.0.get().is_none_or(|(ctx, at)| self.fresh(ctx, *at)) {
+                return Arc::clone(entry);
+            }
         }
-        entries.insert(key, (ctx, Instant::now()));
+        if entries.len() >= self.capacity {
+            self.evict(&mut entries);
+        }
+        let entry = Arc::new(Entry::default());
+        entries.insert(key, Arc::clone(&entry));
+        entry
+    }
+
+    /// Whether a caller authenticated `at` may still be trusted: within the cache's time and
+    /// before its credential expires.
+    fn fresh(&self, ctx: &Context, at: Instant) -> bool {
+        let now = OffsetDateTime::now_utc();
+        let expired = ctx.token.as_ref().is_some_and(|t| now >= t.expires_at)
+            || ctx.jwt.as_ref().is_some_and(|j| now >= j.expires_at);
+        at.elapsed() < self.ttl && !expired
+    }
+
+    /// Makes room: drops stale entries and empty ones nobody waits on, then, if the cache is
+    /// still full, every finished entry (lookups under way stay, so their waiters still share
+    /// them).
+    fn evict(&self, entries: &mut HashMap<CredentialKey, Arc<Entry>>) {
+        entries.retain(|_, entry| match entry.0.get() {
+            Some((ctx, at)) => self.fresh(ctx, *at),
+            None => Arc::strong_count(entry) > 1,
+        });
+        if entries.len() >= self.capacity {
+            entries.retain(|_, entry| entry.0.get().is_none());
+        }
     }
 }
 
@@ -92,35 +146,40 @@ pub fn bearer(parts: &Parts) -> Result<Option<SecretString>, ApiError> {
 }
 
 impl Gateway {
-    /// The caller of a request with `token`, from the cache or the service layer. Failures are
-    /// counted here and audited by the service layer.
+    /// The caller of a request with `token` from `client`, from the cache or the service layer.
+    /// Failures are counted here and audited (with the client's address) by the service layer.
     pub async fn authenticate(
         &self,
         token: Option<SecretString>,
+        client: Option<IpAddr>,
     ) -> Result<Arc<Context>, ApiError> {
-        let key = token.as_ref().map(|t| {
-            let digest = ring::digest::digest(&ring::digest::SHA256, t.expose_secret().as_bytes());
-            let mut key = [0u8; 32];
-            key.copy_from_slice(digest.as_ref());
-            key
-        });
-        if let Some(ctx) = key.as_ref().and_then(|k| self.auth_cache.get(k)) {
-            return Ok(ctx);
-        }
-        match self.citadel.authenticate_data_plane(token.as_ref()).await {
-            Ok(ctx) => {
-                let ctx = Arc::new(ctx);
-                if let Some(key) = key {
-                    self.auth_cache.put(key, Arc::clone(&ctx));
-                }
-                Ok(ctx)
+        let secret = token.as_ref();
+        let lookup = move || async move {
+            match self.citadel.authenticate_data_plane_from(secret, client).await {
+                Ok(ctx) => Ok(Arc::new(ctx)),
+                Err(err) => Err(ApiError::from(err)),
             }
-            Err(err) => {
-                self.metrics.auth_failures.inc();
-                Err(err.into())
+        };
+        let authenticated = match secret {
+            Some(secret) => {
+                let key = credential_key(secret);
+                self.auth_cache.get_or_authenticate(key, lookup).await
             }
+            None => lookup().await,
+        };
+        if authenticated.is_err() {
+            self.metrics.auth_failures.inc();
         }
+        authenticated
     }
+}
+
+/// The cache's key for a credential: its SHA-256.
+fn credential_key(token: &SecretString) -> CredentialKey {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.expose_secret().as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
 }
 
 impl FromRequestParts<Arc<Gateway>> for Caller {
@@ -137,7 +196,8 @@ impl FromRequestParts<Arc<Gateway>> for Caller {
                 return Err(err);
             }
         };
-        gateway.authenticate(token).await.map(Caller)
+        let client = parts.extensions.get::<PeerAddr>().map(|peer| peer.0.ip());
+        gateway.authenticate(token, client).await.map(Caller)
     }
 }
 
@@ -166,6 +226,136 @@ impl Caller {
 mod tests {
     use super::*;
     use axum::http::Request;
+    use citadel_core::{Principal, PrincipalId, PrincipalKind, RequestId};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn context() -> Arc<Context> {
+        Arc::new(Context {
+            principal: Principal {
+                id: PrincipalId::new(),
+                kind: PrincipalKind::ServicePrincipal,
+                name: "bot".into(),
+                created_at: OffsetDateTime::now_utc(),
+                disabled: false,
+            },
+            group_ids: Vec::new(),
+            group_names: Vec::new(),
+            token: None,
+            jwt: None,
+            request_id: RequestId::new(),
+        })
+    }
+
+    /// A lookup that counts its calls and answers after a pause, with a caller or a refusal.
+    async fn counted(lookups: &AtomicUsize, ok: bool) -> Result<Arc<Context>, &'static str> {
+        lookups.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if ok {
+            Ok(context())
+        } else {
+            Err("unknown token")
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_lookup() {
+        let cache = Arc::new(AuthCache::new(Duration::from_secs(60)));
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let (cache, lookups) = (Arc::clone(&cache), Arc::clone(&lookups));
+            calls.spawn(async move {
+                let lookups: &AtomicUsize = &lookups;
+                cache
+                    .get_or_authenticate([7; 32], move || counted(lookups, true))
+                    .await
+            });
+        }
+        let mut callers = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            callers.push(joined.unwrap().unwrap());
+        }
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+        assert!(callers.iter().all(|c| Arc::ptr_eq(c, &callers[0])));
+        // Another credential is looked up on its own.
+        cache
+            .get_or_authenticate([8; 32], || counted(&lookups, true))
+            .await
+            .unwrap();
+        assert_eq!(lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_not_remembered() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        let lookups = AtomicUsize::new(0);
+        let refused = cache
+            .get_or_authenticate([1; 32], || counted(&lookups, false))
+            .await;
+        assert_eq!(refused.unwrap_err(), "unknown token");
+        cache
+            .get_or_authenticate([1; 32], || counted(&lookups, true))
+            .await
+            .unwrap();
+        cache
+            .get_or_authenticate([1; 32], || counted(&lookups, true))
+            .await
+            .unwrap();
+        assert_eq!(lookups.load(Ordering::SeqCst), 2, "the success is cached");
+    }
+
+    #[tokio::test]
+    async fn no_ttl_checks_every_time_and_expired_credentials_are_checked_again() {
+        let uncached = AuthCache::new(Duration::ZERO);
+        let lookups = AtomicUsize::new(0);
+        for _ in 0..3 {
+            uncached
+                .get_or_authenticate([1; 32], || counted(&lookups, true))
+                .await
+                .unwrap();
+        }
+        assert_eq!(lookups.load(Ordering::SeqCst), 3);
+
+        let cache = AuthCache::new(Duration::from_secs(60));
+        let counter = &lookups;
+        let expired = move || async move {
+            let mut ctx = (*context()).clone();
+            ctx.jwt = Some(citadel_service::JwtInfo {
+                client_id: "0190a0b4-0000-7000-8000-000000000002".parse().unwrap(),
+                jti: "jti".into(),
+                scope: TokenScope::Invoke,
+                kid: "kid".into(),
+                issued_at: OffsetDateTime::now_utc() - time::Duration::hours(1),
+                expires_at: OffsetDateTime::now_utc() - time::Duration::seconds(1),
+            });
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(Arc::new(ctx))
+        };
+        cache.get_or_authenticate([2; 32], expired).await.unwrap();
+        cache.get_or_authenticate([2; 32], expired).await.unwrap();
+        assert_eq!(lookups.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_within_its_capacity() {
+        let cache = AuthCache::with_capacity(Duration::from_secs(60), 3);
+        let lookups = AtomicUsize::new(0);
+        for key in 0..10u8 {
+            cache
+                .get_or_authenticate([key; 32], || counted(&lookups, true))
+                .await
+                .unwrap();
+            let held = cache.entries.lock().unwrap().len();
+            assert!(held <= 3, "{held} entries");
+        }
+        // A refused credential leaves no entry behind once room is needed.
+        for key in 10..20u8 {
+            let _ = cache
+                .get_or_authenticate([key; 32], || counted(&lookups, false))
+                .await;
+        }
+        assert!(cache.entries.lock().unwrap().len() <= 3);
+    }
 
     fn parts(value: Option<&str>) -> Parts {
         let mut builder = Request::builder().uri("/v1/models");

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::backend::{GenOutput, GenRequest};
 use crate::error::{ApiError, ErrorCode};
+use crate::generation::Generation;
 use crate::metrics::{
     BlockLabels, Direction, EndpointLabels, LimitLabels, RequestLabels, RouteLabel, TokenLabels,
 };
@@ -530,9 +531,11 @@ pub async fn charge_output(gateway: &Gateway, call: &Call, tokens_out: u64) {
     }
 }
 
-/// Runs a prepared call to the end without streaming: generation on the blocking pool within
-/// the request timeout, then the completion's guardrails.
-pub async fn run(prepared: Prepared) -> Result<(GenOutput, Call), ApiError> {
+/// Runs a prepared call to the end without streaming and records it: generation on the
+/// blocking pool within the request timeout, then the completion's guardrails. Generation stops
+/// within one token when the timeout passes or the caller drops this future (the client went
+/// away), which frees the model's slot at once.
+pub async fn run(prepared: Prepared) -> Result<GenOutput, ApiError> {
     let Prepared {
         mut call,
         lease,
@@ -541,23 +544,19 @@ pub async fn run(prepared: Prepared) -> Result<(GenOutput, Call), ApiError> {
         ..
     } = prepared;
     let gateway = Arc::clone(&call.gateway);
-    let timeout = gateway.config.request_timeout();
-    let task = tokio::task::spawn_blocking(move || {
-        let output = lease.backend.generate(&request, &mut |_| true);
-        drop(lease);
-        output
-    });
-    let mut output = match tokio::time::timeout(timeout, task).await {
-        Err(_) => {
-            return Err(call.refuse(ApiError::new(
-                ErrorCode::Timeout,
-                "generation took longer than the server's request timeout",
-            )))
-        }
-        Ok(Err(join)) => return Err(call.refuse(ApiError::internal(join))),
-        Ok(Ok(Err(engine))) => return Err(call.refuse(ApiError::internal(engine))),
-        Ok(Ok(Ok(output))) => output,
-    };
+    let mut generation = Generation::start(lease, request, |_| true);
+    let mut output =
+        match tokio::time::timeout(gateway.config.request_timeout(), generation.output()).await {
+            Err(_) => {
+                return Err(call.refuse(ApiError::new(
+                    ErrorCode::Timeout,
+                    "generation took longer than the server's request timeout; ask for fewer \
+                     tokens or retry later",
+                )))
+            }
+            Ok(Err(err)) => return Err(call.refuse(err)),
+            Ok(Ok(output)) => output,
+        };
     charge_output(&gateway, &call, output.completion_tokens as u64).await;
     let verdict = guard.check_output(&output.text);
     call.note_decisions(&verdict.decisions);
@@ -566,7 +565,8 @@ pub async fn run(prepared: Prepared) -> Result<(GenOutput, Call), ApiError> {
         return Err(call.refuse(ApiError::new(ErrorCode::GuardrailBlocked, blocked.message)));
     }
     output.text = verdict.text.into_owned();
-    Ok((output, call))
+    call.complete(&output.text, output.completion_tokens as u64, None);
+    Ok(output)
 }
 
 #[cfg(test)]

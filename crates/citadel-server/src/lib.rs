@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod extract;
+pub mod generation;
 pub mod invoke;
 pub mod listener;
 pub mod metrics;

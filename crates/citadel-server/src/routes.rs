@@ -2,6 +2,7 @@
 //! every request (body size, timeout, security headers, JSON 404/405), and the data-plane
 //! handlers. Each handler's first step is authentication; authorization is the service layer's.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +18,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
+use crate::backend::GenOutput;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{JsonBody, Peer};
-use crate::invoke::{self, Call, CallSpec, Input};
+use crate::invoke::{self, Call, CallSpec, Input, Prepared};
 use crate::openai::{
     ChatChoice, ChatRequest, ChatResponse, CompletionChoice, CompletionRequest, CompletionResponse,
-    InvocationRequest, InvocationResponse, ModelList, ModelObject, Prediction, ResponseMessage,
-    Usage,
+    InvocationParameters, InvocationRequest, InvocationResponse, ModelList, ModelObject, OneOrMany,
+    Prediction, ResponseMessage, Sampling, Usage,
 };
 use crate::state::Gateway;
 use crate::stream::{self, Header, Shape};
@@ -182,6 +184,76 @@ fn response_id(prefix: &str, caller: &Caller) -> String {
     format!("{prefix}-{}", caller.0.request_id)
 }
 
+/// What a call of `route` on `endpoint` with `input` asks for, sampled as `sampling` says and
+/// bounded by `max_tokens` (each API names and defaults that one in its own way).
+fn call_spec(
+    endpoint: &str,
+    route: InferenceRoute,
+    input: Input,
+    sampling: &Sampling,
+    max_tokens: Option<u32>,
+) -> CallSpec {
+    CallSpec {
+        endpoint: endpoint.to_owned(),
+        route,
+        input,
+        max_tokens,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        seed: sampling.seed,
+        stop: sampling
+            .stop
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default(),
+    }
+}
+
+/// A call by `caller` taken through the chain up to generation.
+async fn prepare(
+    gateway: Arc<Gateway>,
+    caller: &Caller,
+    peer: Option<SocketAddr>,
+    spec: CallSpec,
+) -> ApiResult<Prepared> {
+    let call = Call::new(gateway, Arc::clone(&caller.0), &spec, peer);
+    invoke::prepare(call, spec).await
+}
+
+/// How `completions` and `chat` answer: a stream already under way, or the whole output for the
+/// handler to put in its API's shape.
+enum Answer {
+    Streamed(Response),
+    Whole { output: GenOutput, header: Header },
+}
+
+/// What `completions` and `chat` share once their request is mapped to `spec`: the call through
+/// the chain, then chunks of `stream`'s shape when the caller asked for a stream, else the whole
+/// output. Response ids start with `id_prefix`.
+async fn answer(
+    gateway: Arc<Gateway>,
+    caller: &Caller,
+    peer: Option<SocketAddr>,
+    spec: CallSpec,
+    id_prefix: &str,
+    stream: Option<Shape>,
+) -> ApiResult<Answer> {
+    let model = spec.endpoint.clone();
+    let prepared = prepare(gateway, caller, peer, spec).await?;
+    let header = Header {
+        id: response_id(id_prefix, caller),
+        created: OffsetDateTime::now_utc().unix_timestamp(),
+        model,
+    };
+    if let Some(shape) = stream {
+        return Ok(Answer::Streamed(
+            stream::respond(prepared, shape, header).into_response(),
+        ));
+    }
+    let output = invoke::run(prepared).await?;
+    Ok(Answer::Whole { output, header })
+}
+
 async fn completions(
     State(gateway): State<Arc<Gateway>>,
     Peer(peer): Peer,
@@ -200,32 +272,18 @@ async fn completions(
             "send one prompt per request (a list of prompts is not supported)",
         ));
     }
-    let spec = CallSpec {
-        endpoint: request.model.clone(),
-        route: InferenceRoute::Completions,
-        input: Input::Prompt(prompts.swap_remove(0)),
-        max_tokens: sampling.max_tokens.or(Some(16)),
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        seed: sampling.seed,
-        stop: sampling
-            .stop
-            .clone()
-            .map(|s| s.into_vec())
-            .unwrap_or_default(),
+    let spec = call_spec(
+        &request.model,
+        InferenceRoute::Completions,
+        Input::Prompt(prompts.swap_remove(0)),
+        sampling,
+        sampling.max_tokens.or(Some(16)),
+    );
+    let stream = sampling.stream.then_some(Shape::Completion);
+    let (output, header) = match answer(gateway, &caller, peer, spec, "cmpl", stream).await? {
+        Answer::Streamed(response) => return Ok(response),
+        Answer::Whole { output, header } => (output, header),
     };
-    let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
-    let prepared = invoke::prepare(call, spec).await?;
-    let header = Header {
-        id: response_id("cmpl", &caller),
-        created: OffsetDateTime::now_utc().unix_timestamp(),
-        model: request.model,
-    };
-    if sampling.stream {
-        return Ok(stream::respond(prepared, Shape::Completion, header).into_response());
-    }
-    let (output, call) = invoke::run(prepared).await?;
-    call.complete(&output.text, output.completion_tokens as u64, None);
     Ok(Json(CompletionResponse {
         id: header.id,
         object: "text_completion",
@@ -263,39 +321,23 @@ async fn chat(
     caller.require_scope(DATA_PLANE)?;
     let sampling = &request.sampling;
     unsupported(sampling.n, sampling.logprobs.as_ref())?;
-    let messages = request.messages()?;
-    let spec = CallSpec {
-        endpoint: request.model.clone(),
-        route: InferenceRoute::Chat,
-        input: Input::Chat(messages),
-        max_tokens: request.max_completion_tokens.or(sampling.max_tokens),
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        seed: sampling.seed,
-        stop: sampling
-            .stop
-            .clone()
-            .map(|s| s.into_vec())
-            .unwrap_or_default(),
-    };
-    let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
-    let prepared = invoke::prepare(call, spec).await?;
-    let header = Header {
-        id: response_id("chatcmpl", &caller),
-        created: OffsetDateTime::now_utc().unix_timestamp(),
-        model: request.model.clone(),
-    };
-    if sampling.stream {
-        let include_usage = request
+    let spec = call_spec(
+        &request.model,
+        InferenceRoute::Chat,
+        Input::Chat(request.messages()?),
+        sampling,
+        request.max_completion_tokens.or(sampling.max_tokens),
+    );
+    let stream = sampling.stream.then(|| Shape::Chat {
+        include_usage: request
             .stream_options
             .as_ref()
-            .is_some_and(|o| o.include_usage);
-        return Ok(
-            stream::respond(prepared, Shape::Chat { include_usage }, header).into_response(),
-        );
-    }
-    let (output, call) = invoke::run(prepared).await?;
-    call.complete(&output.text, output.completion_tokens as u64, None);
+            .is_some_and(|o| o.include_usage),
+    });
+    let (output, header) = match answer(gateway, &caller, peer, spec, "chatcmpl", stream).await? {
+        Answer::Streamed(response) => return Ok(response),
+        Answer::Whole { output, header } => (output, header),
+    };
     Ok(Json(ChatResponse {
         id: header.id,
         object: "chat.completion",
@@ -320,6 +362,19 @@ async fn chat(
 /// Most inputs in one invocation.
 const MAX_INPUTS: usize = 16;
 
+/// An invocation's parameters as the OpenAI APIs' sampling fields, greedy unless the caller
+/// asks for a temperature.
+fn invocation_sampling(parameters: InvocationParameters) -> Sampling {
+    Sampling {
+        max_tokens: parameters.max_new_tokens,
+        temperature: parameters.temperature.or(Some(0.0)),
+        top_p: parameters.top_p,
+        seed: parameters.seed,
+        stop: parameters.stop,
+        ..Sampling::default()
+    }
+}
+
 async fn invocations(
     State(gateway): State<Arc<Gateway>>,
     Path(name): Path<String>,
@@ -334,29 +389,20 @@ async fn invocations(
             "inputs takes 1 to {MAX_INPUTS} texts"
         )));
     }
-    let parameters = request.parameters;
+    let sampling = invocation_sampling(request.parameters);
     let mut predictions = Vec::with_capacity(inputs.len());
     let mut model_version = 0;
     for input in inputs {
-        let spec = CallSpec {
-            endpoint: name.clone(),
-            route: InferenceRoute::Invocations,
-            input: Input::Prompt(input),
-            max_tokens: parameters.max_new_tokens,
-            temperature: parameters.temperature.or(Some(0.0)),
-            top_p: parameters.top_p,
-            seed: parameters.seed,
-            stop: parameters
-                .stop
-                .clone()
-                .map(|s| s.into_vec())
-                .unwrap_or_default(),
-        };
-        let call = Call::new(Arc::clone(&gateway), Arc::clone(&caller.0), &spec, peer);
-        let prepared = invoke::prepare(call, spec).await?;
+        let spec = call_spec(
+            &name,
+            InferenceRoute::Invocations,
+            Input::Prompt(input),
+            &sampling,
+            sampling.max_tokens,
+        );
+        let prepared = prepare(Arc::clone(&gateway), &caller, peer, spec).await?;
         model_version = prepared.version;
-        let (output, call) = invoke::run(prepared).await?;
-        call.complete(&output.text, output.completion_tokens as u64, None);
+        let output = invoke::run(prepared).await?;
         predictions.push(Prediction {
             finish_reason: output.finish.as_str(),
             prompt_tokens: output.prompt_tokens,

@@ -26,6 +26,9 @@ pub enum Loader {
     Engine,
     /// A stub that answers at once, for the gateway benchmark.
     Stub(StubBackend),
+    /// A backend built by the embedder (a stub with a pace of its own, another engine),
+    /// shared by every endpoint and version.
+    Backend(Arc<dyn Backend>),
 }
 
 type DecisionKey = (PrincipalId, String);
@@ -137,6 +140,7 @@ impl Gateway {
     ) -> Result<Arc<dyn Backend>, ApiError> {
         let backend: Arc<dyn Backend> = match &self.loader {
             Loader::Stub(stub) => Arc::new(stub.clone()),
+            Loader::Backend(backend) => Arc::clone(backend),
             Loader::Engine => {
                 let staging = tempfile::Builder::new()
                     .prefix("citadel-serve-")

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::backend::{Finish, GenOutput};
+use crate::generation::Generation;
 use crate::invoke::{charge_output, Prepared};
 use crate::openai::{ChatChunk, ChunkChoice, CompletionChoice, CompletionResponse, Delta, Usage};
 
@@ -180,12 +181,10 @@ async fn drive(prepared: Prepared, shape: Shape, header: Header, events: mpsc::S
     let started = Instant::now();
     let deadline = started + gateway.config.request_timeout();
     let (pieces, mut incoming) = mpsc::channel::<String>(64);
-    let generation = tokio::task::spawn_blocking(move || {
-        let output = lease.backend.generate(&request, &mut |piece| {
-            pieces.blocking_send(piece.to_owned()).is_ok()
-        });
-        drop(lease);
-        output
+    // Every early return below drops `generation`, which stops it within one token and frees
+    // the model's slot; the call is then recorded as cancelled.
+    let mut generation = Generation::start(lease, request, move |piece| {
+        pieces.blocking_send(piece.to_owned()).is_ok()
     });
     let mut writer = Writer {
         shape,
@@ -200,11 +199,18 @@ async fn drive(prepared: Prepared, shape: Shape, header: Header, events: mpsc::S
     let mut sent = String::new();
     let mut filtered = false;
     loop {
-        let piece = match tokio::time::timeout_at(deadline.into(), incoming.recv()).await {
+        let next = tokio::select! {
+            // The client went away, even between two releases of text.
+            () = writer.events.closed() => return,
+            next = tokio::time::timeout_at(deadline.into(), incoming.recv()) => next,
+        };
+        let piece = match next {
             Ok(Some(piece)) => Some(piece),
             Ok(None) => None,
             Err(_) => {
-                // Out of time: end the answer here, as a length stop.
+                // Out of time: stop generating (`incoming` too, in case the model waits to hand
+                // over a piece) and end the answer here, as a length stop.
+                drop(generation);
                 drop(incoming);
                 writer
                     .end(
@@ -235,8 +241,6 @@ async fn drive(prepared: Prepared, shape: Shape, header: Header, events: mpsc::S
             break;
         }
         if !writer.text(&verdict.text).await {
-            // The client went away: dropping `incoming` stops generation; the call is recorded
-            // as cancelled.
             return;
         }
         sent.push_str(&verdict.text);
@@ -244,8 +248,9 @@ async fn drive(prepared: Prepared, shape: Shape, header: Header, events: mpsc::S
             break;
         }
     }
+    // A stopped stream (a guardrail blocked it) stops the model at its next piece.
     drop(incoming);
-    let output = generation.await.ok().and_then(Result::ok);
+    let output = generation.output().await.ok();
     let (finish, usage) = match &output {
         _ if filtered => ("content_filter", usage_of(&call, output.as_ref())),
         Some(out) => (out.finish.as_str(), usage_of(&call, Some(out))),
