@@ -3,7 +3,7 @@
 //! Every event is sealed into a hash chain: `hash = SHA-256(canonical JSON of every field but hash)`,
 //! where the canonical bytes include the previous event's hash (64 zeros for the first event).
 //! Checkpoints sign `(seq, head hash, time)` with Ed25519. [`verify`] walks a chain with its checkpoints
-//! and names the first bad event; [`export`] writes JSONL and OCSF. This crate does no IO of its own:
+//! and names the first bad event; [`export`] writes the verifiable JSONL. This crate does no IO of its own:
 //! the store persists events, and callers hand writers and readers in.
 //!
 //! The exact byte-level rules are in `docs/AUDIT-VERIFY.md`, so third parties can verify exports.

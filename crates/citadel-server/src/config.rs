@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The shortest drift interval: each evaluation reads every endpoint's baseline.
+const MIN_DRIFT_INTERVAL_SECS: u64 = 30;
+
 /// Where the gateway listens and how it protects itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +40,9 @@ pub struct ServerConfig {
     pub jwt_audience: String,
     /// Refuse to start as root unless this is set (containers should use a plain user).
     pub allow_root: bool,
+    /// How often each serving endpoint's last hour of traffic is compared with the week before
+    /// it (a warning in the log and `citadel_drift_score` in the metrics); 0 turns it off.
+    pub drift_interval_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +60,7 @@ impl Default for ServerConfig {
             max_completion_tokens: 2048,
             jwt_audience: "citadel".to_owned(),
             allow_root: false,
+            drift_interval_secs: 300,
         }
     }
 }
@@ -105,6 +112,12 @@ impl ServerConfig {
         if self.max_completion_tokens == 0 {
             return invalid("max_completion_tokens must be at least 1");
         }
+        if self.drift_interval_secs != 0 && self.drift_interval_secs < MIN_DRIFT_INTERVAL_SECS {
+            return invalid(
+                "drift_interval_secs must be 0 (off) or at least 30: each check reads the \
+                 endpoints' whole baseline",
+            );
+        }
         if self.jwt_audience.is_empty() {
             return invalid("jwt_audience must not be empty");
         }
@@ -144,5 +157,11 @@ mod tests {
 
         std::fs::write(&path, "max_body_bytes = 10\n").unwrap();
         assert!(ServerConfig::load(&path).is_err());
+
+        std::fs::write(&path, "drift_interval_secs = 0\n").unwrap();
+        assert_eq!(ServerConfig::load(&path).unwrap().drift_interval_secs, 0);
+        std::fs::write(&path, "drift_interval_secs = 5\n").unwrap();
+        let err = ServerConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("drift_interval_secs"), "{err}");
     }
 }

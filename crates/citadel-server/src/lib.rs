@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod control;
+pub mod drift;
 pub mod error;
 pub mod extract;
 pub mod generation;

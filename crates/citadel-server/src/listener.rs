@@ -68,8 +68,9 @@ pub async fn serve_tls(
     Ok(())
 }
 
-/// Runs `gateway` on `listener` until `shutdown`: refreshes endpoint configurations and unloads
-/// idle models in the background, then drains the inference-table writer on the way out.
+/// Runs `gateway` on `listener` until `shutdown`: refreshes endpoint configurations, unloads
+/// idle models and checks traffic drift in the background, then drains the inference-table
+/// writer on the way out.
 pub async fn run(
     gateway: Arc<crate::Gateway>,
     listener: TcpListener,
@@ -90,10 +91,14 @@ pub async fn run(
             }
         })
     };
+    let drift = crate::drift::spawn_scheduler(Arc::clone(&gateway));
     let grace = Duration::from_secs(gateway.config.shutdown_grace_secs);
     let app = crate::router(Arc::clone(&gateway));
     let served = serve_tls(listener, tls, app, shutdown, grace).await;
     refresher.abort();
+    if let Some(drift) = drift {
+        drift.abort();
+    }
     gateway.log.shutdown().await;
     served
 }

@@ -1,6 +1,8 @@
 //! The gateway's Prometheus metrics: requests, latency and time-to-first-token histograms,
-//! tokens, rate-limited and blocked calls, authentication failures and model loads, served as
-//! text at `/metrics` to a `metrics`-scoped token.
+//! tokens, rate-limited and blocked calls, authentication failures, model loads and traffic drift,
+//! served as text at `/metrics` to a `metrics`-scoped token.
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -57,6 +59,16 @@ pub struct BlockLabels {
     pub rule: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    pub endpoint: String,
+    /// A model version, or `all` for the endpoint's whole traffic.
+    pub version: String,
+    /// A drift feature (`prompt_chars`, `latency_ms`, `block_rate`, …), or `score` for the
+    /// highest of them.
+    pub feature: String,
+}
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -73,6 +85,7 @@ pub struct Metrics {
     pub models_loaded: Gauge,
     pub log_dropped: Gauge,
     pub rate_limit_degraded: Gauge,
+    pub drift_score: Family<DriftLabels, Gauge<f64, AtomicU64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -99,6 +112,7 @@ impl Default for Metrics {
         let models_loaded = Gauge::default();
         let log_dropped = Gauge::default();
         let rate_limit_degraded = Gauge::default();
+        let drift_score = Family::<DriftLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "requests",
             "Requests by route, endpoint and HTTP status",
@@ -159,6 +173,12 @@ impl Default for Metrics {
             "1 when the shared rate-limit store is unreachable and limits are per replica",
             rate_limit_degraded.clone(),
         );
+        registry.register(
+            "drift_score",
+            "Population stability index of the last drift window against its baseline, by \
+             endpoint, model version and feature (absent while data is insufficient)",
+            drift_score.clone(),
+        );
         Self {
             registry,
             requests,
@@ -173,6 +193,7 @@ impl Default for Metrics {
             models_loaded,
             log_dropped,
             rate_limit_degraded,
+            drift_score,
         }
     }
 }
@@ -206,6 +227,14 @@ mod tests {
             })
             .observe(0.002);
         metrics.auth_failures.inc();
+        metrics
+            .drift_score
+            .get_or_create(&DriftLabels {
+                endpoint: "prod.support.assistant".into(),
+                version: "all".into(),
+                feature: "latency_ms".into(),
+            })
+            .set(0.25);
         let text = metrics.render().unwrap();
         assert!(
             text.contains(
@@ -218,6 +247,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("citadel_auth_failures_total 1"), "{text}");
+        assert!(
+            text.contains(
+                "citadel_drift_score{endpoint=\"prod.support.assistant\",version=\"all\",feature=\"latency_ms\"} 0.25"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::monitoring::AuditStart;
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// Filters of an audit query; every set field must match.
@@ -157,7 +158,9 @@ impl Citadel {
         Ok(report)
     }
 
-    /// Writes an export (events at or after `since`, every checkpoint) to `out`; audited.
+    /// Writes an export of the events at or after `since` to `out`: the verifiable JSONL (with
+    /// every checkpoint), audited once written, or OCSF lines (see
+    /// [`Citadel::audit_export_ocsf`]).
     pub async fn audit_export<W: Write>(
         &self,
         ctx: &Context,
@@ -166,18 +169,20 @@ impl Citadel {
         out: W,
     ) -> Result<u64> {
         const ACTION: &str = "audit.export";
+        if format == ExportFormat::Ocsf {
+            let start = since.map_or(AuditStart::Beginning, AuditStart::Since);
+            return self
+                .audit_export_ocsf(ctx, start, None, std::future::pending(), out)
+                .await;
+        }
         self.authorize_read(ctx, ACTION, Privilege::Manage, &SecurableRef::metastore())
             .await?;
-        let format = match format {
-            ExportFormat::Jsonl => citadel_audit::export::ExportFormat::Jsonl,
-            ExportFormat::Ocsf => citadel_audit::export::ExportFormat::Ocsf,
-        };
         let (_, count) = self
             .store
-            .export_audit(out, format, &self.public_key, since)
+            .export_audit(out, &self.public_key, since)
             .await?;
         let event = ctx.event(ACTION).with_params(json!({
-            "format": format!("{format:?}").to_lowercase(),
+            "format": "jsonl",
             "events": count,
         }));
         self.store.audit(event).await?;

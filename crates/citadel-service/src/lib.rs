@@ -29,6 +29,7 @@ pub mod identities;
 pub mod inference_log;
 pub mod keys;
 pub mod models;
+pub mod monitoring;
 pub mod oauth;
 pub mod pat;
 pub mod pipeline;

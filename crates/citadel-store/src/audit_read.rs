@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use citadel_audit::export::{ExportFormat, ExportWriter};
+use citadel_audit::export::ExportWriter;
 use citadel_audit::{
     AuditEvent, ChainStart, Checkpoint, Failure, FailureKind, Outcome, PublicKey, Verifier,
     VerifyReport,
@@ -160,12 +160,11 @@ impl Store {
         Ok(report)
     }
 
-    /// Writes an export of the events at or after `since` (all when `None`) with every
-    /// checkpoint; returns the number of events written.
+    /// Writes the verifiable JSONL export of the events at or after `since` (all when `None`)
+    /// with every checkpoint; returns the number of events written.
     pub async fn export_audit<W: Write>(
         &self,
         out: W,
-        format: ExportFormat,
         public_key: &PublicKey,
         since: Option<OffsetDateTime>,
     ) -> Result<(W, u64)> {
@@ -184,7 +183,7 @@ impl Store {
             }
         };
         let checkpoints = self.audit_checkpoints().await?;
-        let mut writer = ExportWriter::new(out, format, public_key, checkpoints)?;
+        let mut writer = ExportWriter::new(out, public_key, checkpoints)?;
         let mut count = 0;
         let mut events = self.audit_stream(from_seq);
         while let Some(event) = events.try_next().await? {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use citadel_audit::export::{read_jsonl, ExportFormat};
+use citadel_audit::export::read_jsonl;
 use citadel_audit::{Actor, ChainStart, EventDraft, Outcome};
 use citadel_core::PrincipalKind;
 use citadel_store::{AuditFilter, AuditWriter};
@@ -273,7 +273,7 @@ async fn jsonl_export_verifies_in_rust_and_python(db: &TestDb) {
     let key = db.signer.public_key();
 
     let (bytes, count) = store
-        .export_audit(Vec::new(), ExportFormat::Jsonl, &key, None)
+        .export_audit(Vec::new(), &key, None)
         .await
         .unwrap();
     assert_eq!(count, 24);
@@ -316,23 +316,12 @@ async fn jsonl_export_verifies_in_rust_and_python(db: &TestDb) {
     let (segment, _) = store
         .export_audit(
             Vec::new(),
-            ExportFormat::Jsonl,
             &key,
             Some(OffsetDateTime::now_utc() - Duration::hours(1)),
         )
         .await
         .unwrap();
     assert_eq!(read_jsonl(segment.as_slice()).unwrap().events.len(), 24);
-
-    let (ocsf, count) = store
-        .export_audit(Vec::new(), ExportFormat::Ocsf, &key, None)
-        .await
-        .unwrap();
-    assert_eq!(count, 24);
-    let first: serde_json::Value =
-        serde_json::from_slice(ocsf.split(|&b| b == b'\n').next().unwrap()).unwrap();
-    assert_eq!(first["class_uid"], 6003);
-    assert_eq!(first["metadata"]["sequence"], 1);
 }
 
 fn run_python_verifier(export: &Path) -> (Option<i32>, String) {
