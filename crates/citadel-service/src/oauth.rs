@@ -358,6 +358,37 @@ impl Citadel {
         requested_scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<IssuedToken> {
+        self.issue_token(client_id, client_secret, requested_scope, audience, None)
+            .await
+    }
+
+    /// [`Citadel::issue_client_token`] with the token's `iat`, `nbf` and `exp` counted from
+    /// `issued_at` instead of now, so a token's expiry can be exercised end to end without
+    /// waiting out its lifetime. Only the past is allowed (a future `issued_at` is invalid
+    /// input); the client and its principal are still checked as of now, and the audit event
+    /// records `backdated_to`. A backdated token is only ever shorter-lived than a fresh one.
+    pub async fn issue_client_token_as_of(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        requested_scope: Option<&str>,
+        audience: Option<&str>,
+        issued_at: OffsetDateTime,
+    ) -> Result<IssuedToken> {
+        let when = Some(issued_at);
+        self.issue_token(client_id, client_secret, requested_scope, audience, when)
+            .await
+    }
+
+    /// The client-credentials grant, its token issued at `issued_at` (now when `None`).
+    async fn issue_token(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        requested_scope: Option<&str>,
+        audience: Option<&str>,
+        issued_at: Option<OffsetDateTime>,
+    ) -> Result<IssuedToken> {
         const ACTION: &str = "oauth.token.issue";
         let request_id = RequestId::new();
         let issuer = self.oauth_issuer().await?;
@@ -433,8 +464,17 @@ impl Citadel {
                 )));
             }
         };
+        if issued_at.is_some_and(|at| at > now) {
+            refuse(tx, actor, params, "backdated to the future").await?;
+            return Err(Error::InvalidInput(
+                "a token may only be backdated: issued_at is in the future".into(),
+            ));
+        }
+        if let Some(at) = issued_at {
+            params["backdated_to"] = json!(citadel_audit::event::format_time(at)?);
+        }
         let (kid, pkcs8, created) = self.signing_key(&mut tx).await?;
-        let iat = unix(now);
+        let iat = unix(issued_at.unwrap_or(now));
         let claims = jwt::Claims {
             iss: issuer,
             sub: client.principal_id.to_string(),
@@ -462,7 +502,7 @@ impl Citadel {
         Ok(IssuedToken {
             access_token: SecretString::from(token),
             token_type: TOKEN_TYPE_BEARER,
-            expires_in: ACCESS_TOKEN_TTL_SECS,
+            expires_in: claims.exp.saturating_sub(unix(now)),
             scope,
         })
     }

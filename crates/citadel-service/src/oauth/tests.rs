@@ -395,6 +395,52 @@ async fn a_disabled_principal_or_a_revoked_client_loses_its_live_tokens() {
 }
 
 #[tokio::test]
+async fn backdated_tokens_expire_on_time_and_only_the_past_is_allowed() {
+    let fx = fixture().await;
+    let (info, secret) = client(&fx, TokenScope::Invoke).await;
+    let id = info.client_id.to_string();
+    let ttl = ACCESS_TOKEN_TTL_SECS as i64;
+    let as_of = |seconds_ago: i64| {
+        let at = OffsetDateTime::now_utc() - time::Duration::seconds(seconds_ago);
+        fx.citadel
+            .issue_client_token_as_of(&id, &secret, None, None, at)
+    };
+
+    // Within its lifetime a backdated token works, for what is left of it.
+    let recent = as_of(120).await.unwrap();
+    assert!((ttl as u64 - 125..=ttl as u64 - 120).contains(&recent.expires_in));
+    fx.citadel
+        .authenticate(Some(&recent.access_token))
+        .await
+        .unwrap();
+
+    // Past its lifetime and the clock leeway it is refused as expired.
+    let expired = as_of(ttl + LEEWAY_SECS as i64 + 60).await.unwrap();
+    assert_eq!(expired.expires_in, 0);
+    let err = fx
+        .citadel
+        .authenticate_data_plane(Some(&expired.access_token))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::Unauthenticated);
+    assert!(err.to_string().contains("expired"), "{err}");
+
+    // The future is refused and audited; the backdated issuances are audited as such.
+    let err = as_of(-600).await.unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+    let issued = events(&fx, "oauth.token.issue").await;
+    let backdated = issued
+        .iter()
+        .filter(|e| e.outcome == Outcome::Success && e.params["backdated_to"].is_string())
+        .count();
+    assert_eq!(backdated, 2);
+    assert!(issued
+        .iter()
+        .any(|e| e.outcome == Outcome::Denied
+            && e.reason.as_deref() == Some("backdated to the future")));
+}
+
+#[tokio::test]
 async fn rotations_keep_old_tokens_valid_and_a_kek_rotation_replaces_the_signing_key() {
     let mut fx = fixture().await;
     let (info, secret) = client(&fx, TokenScope::Invoke).await;

@@ -6,16 +6,21 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use citadel_server::{all_routes, router, Access, Gateway, Loader, ServerConfig};
+use citadel_service::oauth::{ACCESS_TOKEN_TTL_SECS, LEEWAY_SECS};
 use citadel_service::{Citadel, Home};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 use tower::ServiceExt;
 
 use crate::harness::TestHome;
 
 const ENDPOINT: &str = "prod.endpoints.assistant";
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -28,30 +33,39 @@ async fn gateway(
     loader: Loader,
     auth_cache_secs: u64,
 ) -> (Arc<Gateway>, axum::Router) {
-    let citadel = Citadel::open(&Home::at(&home.root)).await.unwrap();
     let config = ServerConfig {
         auth_cache_secs,
         ..ServerConfig::default()
     };
+    gateway_with(home, loader, config).await
+}
+
+/// A gateway on `home` with `config`, its endpoints loaded, and its router.
+pub(crate) async fn gateway_with(
+    home: &TestHome,
+    loader: Loader,
+    config: ServerConfig,
+) -> (Arc<Gateway>, axum::Router) {
+    let citadel = Citadel::open(&Home::at(&home.root)).await.unwrap();
     let gateway = Gateway::new(citadel, config, loader).await.unwrap();
     gateway.refresh().await.unwrap();
     let app = router(Arc::clone(&gateway));
     (gateway, app)
 }
 
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<String>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &axum::Router,
     method: &str,
     path: &str,
@@ -85,12 +99,12 @@ async fn call(
     }
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
 /// A service principal with an invoke token and EXECUTE on `endpoint` (and the way to it).
-fn invoker(home: &TestHome, name: &str, endpoint: &str) -> String {
+pub(crate) fn invoker(home: &TestHome, name: &str, endpoint: &str) -> String {
     home.admin_ok(&["principal", "create", "service_principal", name]);
     let catalog = endpoint.split('.').next().unwrap();
     let schema = endpoint.rsplit_once('.').unwrap().0;
@@ -110,24 +124,28 @@ fn invoker(home: &TestHome, name: &str, endpoint: &str) -> String {
     .to_owned()
 }
 
-/// A JWT for a new OAuth client of `principal` with `scope`.
-fn jwt(home: &TestHome, principal: &str, scope: &str) -> String {
+/// A new OAuth client of `principal` with `scope`: its id and secret.
+fn oauth_client(home: &TestHome, principal: &str, scope: &str) -> (String, String) {
     let created: Value = serde_json::from_str(&home.admin_ok(&[
         "oauth", "client", "create", principal, "--scope", scope, "--json",
     ]))
     .unwrap();
+    let field = |name: &str| created[name].as_str().unwrap().to_owned();
+    (field("client_id"), field("client_secret"))
+}
+
+/// A JWT for a new OAuth client of `principal` with `scope`.
+fn jwt(home: &TestHome, principal: &str, scope: &str) -> String {
+    let (client_id, client_secret) = oauth_client(home, principal, scope);
     let mut cmd = home.admin();
     cmd.args([
         "oauth",
         "token",
         "--client-id",
-        created["client_id"].as_str().unwrap(),
+        &client_id,
         "--client-secret-stdin",
     ]);
-    let output = cmd
-        .write_stdin(created["client_secret"].as_str().unwrap())
-        .output()
-        .unwrap();
+    let output = cmd.write_stdin(client_secret).output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -293,14 +311,64 @@ fn the_champion_answers_in_openai_shapes_behind_guardrails_and_metrics() {
 fn expected(access: Access, credential: &str) -> StatusCode {
     match (access, credential) {
         (Access::Public, _) => StatusCode::OK,
-        (_, "none" | "malformed" | "unknown" | "revoked" | "unknown_kid") => {
-            StatusCode::UNAUTHORIZED
-        }
+        (
+            _,
+            "none" | "malformed" | "unknown" | "revoked" | "unknown_kid" | "expired_jwt"
+            | "tampered_jwt" | "unsigned_jwt" | "alg_none_jwt",
+        ) => StatusCode::UNAUTHORIZED,
         (Access::Invoke, "wrong_scope")
         | (Access::Control, "wrong_scope")
         | (Access::Metrics, "wrong_scope") => StatusCode::FORBIDDEN,
         (Access::Invoke, "no_grant" | "deny") => StatusCode::FORBIDDEN,
         _ => StatusCode::OK,
+    }
+}
+
+/// JWTs of one OAuth client whose principal is allowed on a plane: a fresh one, and the ways a
+/// JWT naming that principal must still be refused.
+struct SignedJwts {
+    fresh: String,
+    /// Signed by the home's current key, but past its lifetime and the clock leeway.
+    expired: String,
+    /// The fresh one with one bit of its signature flipped.
+    tampered: String,
+    /// The fresh one's claims under an `alg: none` header, without a signature.
+    unsigned: String,
+    /// The fresh one's claims and signature under an `alg: none` header.
+    alg_none: String,
+}
+
+impl SignedJwts {
+    async fn issue(citadel: &Citadel, (client_id, secret): &(String, String)) -> Self {
+        let secret = SecretString::from(secret.clone());
+        let issued = citadel
+            .issue_client_token(client_id, &secret, None, None)
+            .await
+            .unwrap();
+        let lifetime = ACCESS_TOKEN_TTL_SECS + LEEWAY_SECS + 60;
+        let long_ago = OffsetDateTime::now_utc() - time::Duration::seconds(lifetime as i64);
+        let expired = citadel
+            .issue_client_token_as_of(client_id, &secret, None, None, long_ago)
+            .await
+            .unwrap();
+        let fresh = issued.access_token.expose_secret().to_owned();
+        let parts: Vec<&str> = fresh.split('.').collect();
+        let [header, claims, signature] = parts[..] else {
+            panic!("not a compact JWS: {fresh}");
+        };
+        let mut flipped = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        flipped[0] ^= 1;
+        let signed_header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let none = json!({"alg": "none", "typ": signed_header["typ"], "kid": signed_header["kid"]});
+        let none = URL_SAFE_NO_PAD.encode(none.to_string());
+        Self {
+            expired: expired.access_token.expose_secret().to_owned(),
+            tampered: format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode(flipped)),
+            unsigned: format!("{none}.{claims}."),
+            alg_none: format!("{none}.{claims}.{signature}"),
+            fresh,
+        }
     }
 }
 
@@ -361,13 +429,19 @@ fn authorization_matrix_over_every_route() {
     ]))
     .unwrap();
     let control = home.admin_token.clone();
+    // OAuth clients of principals allowed on each plane, for the JWT rows.
+    home.admin_ok(&["principal", "create", "service_principal", "ops-bot"]);
+    home.admin_ok(&["group", "add-member", "admins", "ops-bot"]);
+    let invoke_client = oauth_client(&home, "allowed-bot", "invoke");
+    let metrics_client = oauth_client(&home, "allowed-bot", "metrics");
+    let control_client = oauth_client(&home, "ops-bot", "control");
     // A JWT-shaped credential signed by a key this home never issued.
     let forged = format!(
         "{}.{}.{}",
         "eyJhbGciOiJFZERTQSIsImtpZCI6Im5vcGUiLCJ0eXAiOiJhdCtqd3QifQ", "e30", "c2ln"
     );
     runtime().block_on(async {
-        let (_gateway, app) = gateway(
+        let (gateway, app) = gateway(
             &home,
             Loader::Stub(citadel_server::backend::StubBackend {
                 reply: "ok then".into(),
@@ -375,6 +449,19 @@ fn authorization_matrix_over_every_route() {
             0,
         )
         .await;
+        let invoke_jwts = SignedJwts::issue(&gateway.citadel, &invoke_client).await;
+        let metrics_jwts = SignedJwts::issue(&gateway.citadel, &metrics_client).await;
+        let control_jwts = SignedJwts::issue(&gateway.citadel, &control_client).await;
+        // Fresh, each JWT is allowed on its plane: refusing the others below is about the token
+        // alone, not about whom it names.
+        for (jwts, path) in [
+            (&invoke_jwts, "/v1/models"),
+            (&metrics_jwts, "/metrics"),
+            (&control_jwts, "/api/v1/whoami"),
+        ] {
+            let reply = call(&app, "GET", path, Some(&bearer(&jwts.fresh)), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "GET {path}: {}", reply.body);
+        }
         for route in all_routes() {
             if route.access == Access::ClientCredentials {
                 continue;
@@ -413,6 +500,17 @@ fn authorization_matrix_over_every_route() {
             if let Some(wrong) = wrong_scope {
                 credentials.push(("wrong_scope", Some(bearer(&wrong))));
             }
+            let jwts = match route.access {
+                Access::Metrics => &metrics_jwts,
+                Access::Control => &control_jwts,
+                _ => &invoke_jwts,
+            };
+            credentials.extend([
+                ("expired_jwt", Some(bearer(&jwts.expired))),
+                ("tampered_jwt", Some(bearer(&jwts.tampered))),
+                ("unsigned_jwt", Some(bearer(&jwts.unsigned))),
+                ("alg_none_jwt", Some(bearer(&jwts.alg_none))),
+            ]);
             if route.access == Access::Invoke {
                 credentials.push(("no_grant", Some(bearer(&no_grant))));
                 credentials.push(("deny", Some(bearer(&denied))));
@@ -435,6 +533,10 @@ fn authorization_matrix_over_every_route() {
                 if !reply.status.is_success() {
                     let error = reply.json();
                     assert!(error["error"]["code"].is_string(), "{}", reply.body);
+                }
+                if name == "expired_jwt" && want == StatusCode::UNAUTHORIZED {
+                    let message = &reply.json()["error"]["message"];
+                    assert!(message.as_str().unwrap().contains("expired"), "{message}");
                 }
             }
         }

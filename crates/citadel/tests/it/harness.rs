@@ -152,7 +152,12 @@ pub fn sql(home: &TestHome, statements: &[&str]) {
 
 /// `citadel --home ROOT` with no token from the environment.
 pub fn bare_command(root: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("citadel").unwrap();
+    Command::from_std(bare_process(root))
+}
+
+/// [`bare_command`] as a plain process, for a long-running child such as `citadel serve`.
+pub fn bare_process(root: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citadel"));
     cmd.arg("--home")
         .arg(root)
         .env_remove("CITADEL_TOKEN")
