@@ -197,12 +197,16 @@ impl Lineage {
     }
 }
 
-/// `prefix` and the names of the nodes pointing at `target`, comma-separated; empty if none.
+/// `prefix` and the nodes pointing at `target`, each named with its detail in parentheses when
+/// it has one (an endpoint's revision and share of traffic), comma-separated; empty if none.
 fn joined(prefix: &str, pointers: &[(String, LineageNode)], target: &str) -> String {
-    let names: Vec<&str> = pointers
+    let names: Vec<String> = pointers
         .iter()
         .filter(|(to, _)| to == target)
-        .map(|(_, node)| node.name.as_str())
+        .map(|(_, node)| match node.detail.as_str() {
+            "" => node.name.clone(),
+            detail => format!("{} ({detail})", node.name),
+        })
         .collect();
     if names.is_empty() {
         String::new()
@@ -299,25 +303,34 @@ model       prod.models.support@1      approved   ◀ champion
         lineage.run = None;
         lineage.versions.truncate(2);
         lineage.aliases.truncate(1);
+        let served = "revision 2, 90% of traffic";
         lineage.endpoints = vec![
             (
                 "staging.models.support@1".to_owned(),
-                node(NodeKind::Endpoint, "support-staging", "ready"),
+                node(NodeKind::Endpoint, "support-staging", served),
             ),
             (
                 "dev.models.support@1".to_owned(),
-                node(NodeKind::Endpoint, "support-dev", "ready"),
+                node(NodeKind::Endpoint, "support-dev", served),
+            ),
+            (
+                "dev.models.support@1".to_owned(),
+                node(NodeKind::Endpoint, "support-canary", ""),
             ),
             (
                 "prod.models.support@9".to_owned(),
-                node(NodeKind::Endpoint, "support-prod", "ready"),
+                node(
+                    NodeKind::Endpoint,
+                    "support-prod",
+                    "revision 1, 100% of traffic",
+                ),
             ),
         ];
         let expected = "\
-model     dev.models.support@1       approved   ▶ served by support-dev
+model     dev.models.support@1       approved   ▶ served by support-dev (revision 2, 90% of traffic), support-canary
   ▼ promoted
-model     staging.models.support@1   approved   ◀ champion   ▶ served by support-staging
-endpoint  support-prod               ready      → prod.models.support@9
+model     staging.models.support@1   approved   ◀ champion   ▶ served by support-staging (revision 2, 90% of traffic)
+endpoint  support-prod               revision 1, 100% of traffic   → prod.models.support@9
 ";
         assert_eq!(lineage.render(), expected);
     }

@@ -113,7 +113,8 @@ impl Citadel {
     }
 
     /// The lineage of a version (`SELECT` on it): the datasets and base model its run used, the
-    /// run, the version and its promoted copies in order, and the aliases naming each.
+    /// run, the version and its promoted copies in order, the aliases naming each, and the
+    /// endpoints the caller may see that serve them (revision and traffic share).
     pub async fn lineage(&self, ctx: &Context, spec: &str) -> Result<Lineage> {
         let (target, selector) = parse_model_spec(spec)?;
         self.authorize_read(ctx, "model.read", Privilege::Select, &target)
@@ -148,10 +149,14 @@ impl Citadel {
                 None => break,
             }
         }
-        self.lineage_graph(chain).await
+        self.lineage_graph(ctx, chain).await
     }
 
-    async fn lineage_graph(&self, chain: Vec<(Securable, ModelVersionRecord)>) -> Result<Lineage> {
+    async fn lineage_graph(
+        &self,
+        ctx: &Context,
+        chain: Vec<(Securable, ModelVersionRecord)>,
+    ) -> Result<Lineage> {
         let mut lineage = Lineage {
             inputs: Vec::new(),
             run: None,
@@ -216,7 +221,37 @@ impl Citadel {
                 }
             }
         }
+        lineage.endpoints = self.serving_routes(ctx, &lineage.versions).await?;
         Ok(lineage)
+    }
+
+    /// The endpoints the caller may see (`EXECUTE` or `MANAGE` on them) whose current revision
+    /// routes traffic to one of `versions`, as (version name, endpoint node) pairs.
+    async fn serving_routes(
+        &self,
+        ctx: &Context,
+        versions: &[LineageNode],
+    ) -> Result<Vec<(String, LineageNode)>> {
+        let mut routes = Vec::new();
+        for endpoint in self.list_endpoints(ctx).await? {
+            for route in &endpoint.config.traffic {
+                let version = format!("{}@{}", endpoint.config.model, route.version);
+                if versions.iter().any(|v| v.name == version) {
+                    routes.push((
+                        version,
+                        LineageNode {
+                            kind: NodeKind::Endpoint,
+                            name: endpoint.name.clone(),
+                            detail: format!(
+                                "revision {}, {}% of traffic",
+                                endpoint.revision, route.weight
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(routes)
     }
 }
 

@@ -11,6 +11,7 @@ mod data;
 mod doctor;
 mod endpoints;
 mod gateway;
+mod gateway_cancel;
 mod gateway_redis;
 mod grants;
 mod harness;

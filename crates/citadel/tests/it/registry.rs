@@ -133,8 +133,40 @@ fn lineage_and_bom_of_a_promoted_version() {
         ]
     );
     assert!(lineage["run"]["name"].is_string());
+    // The quickstart's endpoint serves the champion: its revision and share of traffic.
+    assert_eq!(
+        lineage["endpoints"],
+        serde_json::json!([[
+            "prod.support.assistant@1",
+            {
+                "kind": "endpoint",
+                "name": "prod.endpoints.assistant",
+                "detail": "revision 1, 100% of traffic"
+            }
+        ]])
+    );
     let rendered = home.admin_ok(&["lineage", PROD_CHAMPION]);
     assert!(rendered.contains("champion"), "{rendered}");
+    assert!(
+        rendered.contains("▶ served by prod.endpoints.assistant (revision 1, 100% of traffic)"),
+        "{rendered}"
+    );
+    // Someone who may read the model but not see the endpoint is not told it exists.
+    let reader = home.user_with_token("lineage-reader");
+    for (privilege, kind, name) in [
+        ("USE_CATALOG", "catalog", "prod"),
+        ("USE_SCHEMA", "schema", "prod.support"),
+        ("SELECT", "schema", "prod.support"),
+    ] {
+        home.admin_ok(&["grant", privilege, "ON", kind, name, "TO", "lineage-reader"]);
+    }
+    let theirs = json_of(&run_ok(home.as_token(&reader).args([
+        "lineage",
+        PROD_CHAMPION,
+        "--json",
+    ])));
+    assert_eq!(theirs["versions"], lineage["versions"]);
+    assert_eq!(theirs["endpoints"], serde_json::json!([]));
 
     // The ML-BOM validates against the official CycloneDX 1.6 schema and names its parts.
     let bom = json_of(&home.admin_ok(&["model", "bom", PROD_CHAMPION]));
