@@ -7,6 +7,7 @@
 //! first. Dropping a `WriteTx` rolls it back. Standalone events (denied attempts, failed
 //! authentication, reads) go through [`Store::audit`] or the group-commit [`AuditWriter`].
 
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod audit_read;
@@ -31,6 +32,7 @@ pub mod securables;
 pub mod tokens;
 pub mod tx;
 
+pub use alerts::{AlertRecord, InferenceSample, SilenceRecord};
 pub use artifacts::ArtifactRecord;
 pub use audit_read::AuditFilter;
 pub use audit_writer::AuditWriter;

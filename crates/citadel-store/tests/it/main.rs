@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod alerts;
 mod artifacts;
 mod audit_chain;
 mod concurrency;
