@@ -15,7 +15,7 @@ use crate::address::{record_location, staging_location, unique_location};
 use crate::backend::{Backend, Staged};
 use crate::config::BlobConfig;
 use crate::error::{Error, IntegrityFailure, Result};
-use crate::format::{ChunkCipher, ARTIFACT_ID_LEN, DEFAULT_CHUNK_SIZE, FORMAT_VERSION};
+use crate::format::{ChunkCipher, ARTIFACT_ID_LEN, DEFAULT_CHUNK_SIZE, FORMAT_VERSION, HEADER_LEN};
 use crate::kek::{random_fill, DataKey, Kek, KeyRing};
 use crate::local::{run_blocking, sync_dir, FileSink};
 use crate::reader::{self, ArtifactReader};
@@ -222,6 +222,19 @@ impl BlobStore {
         let cipher = ChunkCipher::new(data_key.aead()?, parsed.artifact_id, reference.chunk_size)?;
         let source = self.backend.source(&reference.location).await?;
         Ok(reader::spawn(source, cipher, parsed.layout, parsed.digest))
+    }
+
+    /// Checks that the referenced object is sealed without reading its content: the data key
+    /// unwraps under a key of the ring, and the stored header is this artifact's authenticated
+    /// envelope header (magic, format, cipher suite, chunk size, artifact id and tag).
+    pub async fn check_sealed(&self, reference: &ArtifactRef) -> Result<()> {
+        let parsed = reference.parse()?;
+        let data_key = reference.unwrap_key(&self.keys)?;
+        let cipher = ChunkCipher::new(data_key.aead()?, parsed.artifact_id, reference.chunk_size)?;
+        let mut source = self.backend.source(&reference.location).await?;
+        let header = source.read_up_to(HEADER_LEN).await?;
+        cipher.check_header(&header)?;
+        Ok(())
     }
 
     /// Streams the plaintext into `writer`; returns the byte count. The writer may have received bytes

@@ -628,7 +628,7 @@ impl Citadel {
     /// never serves; in a catalog that requires approval only an approved version whose gates
     /// passed (its own, or its origin's for a promoted copy) serves; everywhere its signed
     /// manifest must verify and name it. (Loading also re-hashes every byte.)
-    async fn serving_refusal(
+    pub(crate) async fn serving_refusal(
         &self,
         model: &Securable,
         record: &ModelVersionRecord,
@@ -765,7 +765,7 @@ fn catalog_of(full_name: &str) -> &str {
     full_name.split('.').next().unwrap_or_default()
 }
 
-fn parse_config(document: &str) -> Result<EndpointConfig> {
+pub(crate) fn parse_config(document: &str) -> Result<EndpointConfig> {
     serde_json::from_str(document).map_err(json_error)
 }
 

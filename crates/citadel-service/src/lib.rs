@@ -13,6 +13,7 @@ pub mod batch;
 pub mod bench;
 pub mod bootstrap;
 pub mod catalogs;
+pub mod compliance;
 pub mod config;
 pub mod context;
 pub mod dataset_lifecycle;

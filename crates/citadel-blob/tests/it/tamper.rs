@@ -31,6 +31,7 @@ async fn assert_detected(fixture: &Fixture, reference: &ArtifactRef) -> Integrit
 
 async fn flipped_header_byte(fixture: &Fixture) {
     let reference = four_chunks(fixture).await;
+    fixture.store.check_sealed(&reference).await.unwrap();
     for position in [0, 9, 13, 20, 40] {
         fixture.tamper(&reference, |b| b[position] ^= 0x01).await;
         let failure = assert_detected(fixture, &reference).await;
@@ -38,9 +39,14 @@ async fn flipped_header_byte(fixture: &Fixture) {
             matches!(failure, IntegrityFailure::HeaderInvalid(_)),
             "{failure}"
         );
+        assert_eq!(
+            integrity(fixture.store.check_sealed(&reference).await),
+            failure
+        );
         fixture.tamper(&reference, |b| b[position] ^= 0x01).await;
     }
     fixture.store.read_to_vec(&reference).await.unwrap();
+    fixture.store.check_sealed(&reference).await.unwrap();
 }
 
 async fn flipped_chunk_or_tag_byte(fixture: &Fixture) {

@@ -50,7 +50,7 @@ pub struct LogsArgs {
 }
 
 /// Parses an RFC 3339 time, or an age (`30m`, `12h`, `7d`, `1d12h`) before now.
-fn parse_when(text: &str) -> Result<OffsetDateTime, String> {
+pub(super) fn parse_when(text: &str) -> Result<OffsetDateTime, String> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(t);
     }

@@ -9,6 +9,7 @@ pub mod bench_gateway;
 pub mod bench_pii;
 pub mod bench_store;
 pub mod catalog;
+pub mod compliance;
 pub mod data;
 pub mod doctor;
 pub mod endpoint;
@@ -130,6 +131,10 @@ pub enum Command {
     /// Query, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The compliance report: controls checked against the home's state and activity, as
+    /// Markdown, HTML with charts, or JSON.
+    #[command(subcommand)]
+    Compliance(compliance::ComplianceCommand),
     /// Generate text with a local model folder (and optionally a PEFT adapter).
     Generate(generate::GenerateArgs),
     /// Fine-tune a local model folder with LoRA on a JSONL dataset.
@@ -247,6 +252,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Schema(cmd) => catalog::run_schema(&global, cmd).await,
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
+        Command::Compliance(cmd) => compliance::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Model(cmd) => model::run(&global, cmd).await,

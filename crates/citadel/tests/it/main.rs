@@ -7,6 +7,7 @@ mod artifacts;
 mod audit;
 mod auth;
 mod batch;
+mod compliance;
 mod data;
 mod doctor;
 mod endpoints;
