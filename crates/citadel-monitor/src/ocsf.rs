@@ -137,6 +137,16 @@ fn securable_object(securable: &str) -> Value {
     }
 }
 
+/// The principal an account change is about, as the action's parameters name it: `name` for
+/// `principal.*`, `member` for group membership, `principal` for tokens, grants and OAuth
+/// clients.
+fn changed_account(params: &Value) -> Option<Value> {
+    ["name", "member", "principal"]
+        .iter()
+        .find_map(|key| params.get(*key).and_then(Value::as_str))
+        .map(|name| json!({ "name": name }))
+}
+
 /// The OCSF form of `event` (see the module documentation).
 pub fn from_audit_event(event: &AuditEvent) -> Value {
     let class = class_of(&event.action);
@@ -195,10 +205,8 @@ pub fn from_audit_event(event: &AuditEvent) -> Value {
             put("auth_protocol", json!("Citadel token"));
         }
         3001 => {
-            // The account changed: a principal for `principal.*` and `group.*` changes, else
-            // the object the change names.
-            if let Some(target) = &target {
-                put("user", target.clone());
+            if let Some(account) = changed_account(&event.params).or(target) {
+                put("user", account);
             }
         }
         3004 => {
@@ -316,9 +324,21 @@ mod tests {
 
     #[test]
     fn accounts_grants_and_tokens_are_account_changes() {
-        let o = from_audit_event(&sealed(by_admin("principal.create").on("principal:bob")));
+        let o = from_audit_event(&sealed(
+            by_admin("principal.create")
+                .on("metastore:metastore")
+                .with_params(json!({ "kind": "user", "name": "bob" })),
+        ));
         assert_base(&o, 3001, 1);
         assert_eq!(o["user"]["name"], "bob");
+        let o = from_audit_event(&sealed(
+            by_admin("group.add_member").with_params(json!({ "group": "admins", "member": "eve" })),
+        ));
+        assert_eq!(o["user"]["name"], "eve");
+        let o = from_audit_event(&sealed(
+            by_admin("token.create").with_params(json!({ "principal": "svc" })),
+        ));
+        assert_eq!(o["user"]["name"], "svc");
         assert_base(
             &from_audit_event(&sealed(by_admin("token.revoke"))),
             3001,

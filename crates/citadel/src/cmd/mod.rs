@@ -22,6 +22,8 @@ pub mod keys;
 pub mod logging;
 pub mod malloc;
 pub mod model;
+pub mod monitor;
+pub mod monitor_drift;
 pub mod oauth;
 pub mod output;
 pub mod pipeline;
@@ -131,6 +133,9 @@ pub enum Command {
     /// Query, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Monitors over endpoint traffic: drift against a baseline.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
     /// The compliance report: controls checked against the home's state and activity, as
     /// Markdown, HTML with charts, or JSON.
     #[command(subcommand)]
@@ -252,6 +257,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Schema(cmd) => catalog::run_schema(&global, cmd).await,
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
+        Command::Monitor(cmd) => monitor::run(&global, cmd).await,
         Command::Compliance(cmd) => compliance::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,

@@ -19,6 +19,7 @@ mod harness;
 mod init;
 mod keys;
 mod models;
+mod monitor_drift;
 mod oauth;
 mod openai_client;
 mod pii;
