@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use citadel_service::alerts::{RetryPolicy, WebhookSettings};
 use serde::{Deserialize, Serialize};
+
+/// The longest wait between two attempts of an alert notification.
+const MAX_ALERT_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The shortest drift interval: each evaluation reads every endpoint's baseline.
 const MIN_DRIFT_INTERVAL_SECS: u64 = 30;
@@ -40,6 +44,20 @@ pub struct ServerConfig {
     pub jwt_audience: String,
     /// Refuse to start as root unless this is set (containers should use a plain user).
     pub allow_root: bool,
+    /// How often the alert rules are evaluated; 0 turns the schedule off (`citadel alerts
+    /// evaluate` still works).
+    pub alerts_interval_secs: u64,
+    /// Alert rules (TOML) that replace, switch off or add to the built-in ones; `citadel alerts
+    /// rules --config FILE` shows the result.
+    pub alerts_rules: Option<PathBuf>,
+    /// Where alert notifications are posted (`[[alert_webhooks]]` with `url` and
+    /// `secret_file`, a 0600 file holding the HMAC secret).
+    pub alert_webhooks: Vec<WebhookSettings>,
+    /// Attempts per notification and webhook (1 to 10).
+    pub alert_webhook_attempts: u32,
+    /// The wait after a notification's first failed attempt, doubled after each further one
+    /// (with jitter, at most 30 s).
+    pub alert_webhook_backoff_ms: u64,
     /// How often each serving endpoint's last hour of traffic is compared with the week before
     /// it (a warning in the log and `citadel_drift_score` in the metrics); 0 turns it off.
     pub drift_interval_secs: u64,
@@ -60,6 +78,11 @@ impl Default for ServerConfig {
             max_completion_tokens: 2048,
             jwt_audience: "citadel".to_owned(),
             allow_root: false,
+            alerts_interval_secs: 30,
+            alerts_rules: None,
+            alert_webhooks: Vec::new(),
+            alert_webhook_attempts: 5,
+            alert_webhook_backoff_ms: 500,
             drift_interval_secs: 300,
         }
     }
@@ -118,6 +141,14 @@ impl ServerConfig {
                  endpoints' whole baseline",
             );
         }
+        if self.alerts_interval_secs != 0 && self.alerts_interval_secs < 5 {
+            return invalid("alerts_interval_secs must be 0 (off) or at least 5");
+        }
+        if let Err(err) = self.alert_retry().validate() {
+            return Err(ConfigError::Invalid(format!(
+                "alert_webhook_attempts or alert_webhook_backoff_ms: {err}"
+            )));
+        }
         if self.jwt_audience.is_empty() {
             return invalid("jwt_audience must not be empty");
         }
@@ -126,6 +157,16 @@ impl ServerConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// How alert notifications are retried.
+    pub fn alert_retry(&self) -> RetryPolicy {
+        let base = Duration::from_millis(self.alert_webhook_backoff_ms);
+        RetryPolicy {
+            attempts: self.alert_webhook_attempts,
+            base,
+            max: base.max(MAX_ALERT_BACKOFF),
+        }
     }
 }
 
@@ -157,6 +198,26 @@ mod tests {
 
         std::fs::write(&path, "max_body_bytes = 10\n").unwrap();
         assert!(ServerConfig::load(&path).is_err());
+
+        std::fs::write(
+            &path,
+            "alerts_interval_secs = 60\nalert_webhook_attempts = 3\n[[alert_webhooks]]\n\
+             url = \"https://alerts.example.com/hook\"\nsecret_file = \"alerts.key\"\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.alerts_interval_secs, 60);
+        assert_eq!(config.alert_webhooks[0].secret_file, PathBuf::from("alerts.key"));
+        assert_eq!(config.alert_retry().attempts, 3);
+        for bad in [
+            "alerts_interval_secs = 1\n",
+            "alert_webhook_attempts = 0\n",
+            "alert_webhook_backoff_ms = 0\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let err = ServerConfig::load(&path).unwrap_err().to_string();
+            assert!(err.contains(bad.split(' ').next().unwrap()), "{err}");
+        }
 
         std::fs::write(&path, "drift_interval_secs = 0\n").unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap().drift_interval_secs, 0);

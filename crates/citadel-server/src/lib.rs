@@ -5,6 +5,7 @@
 //! [`routes::router`] builds the whole application from a [`state::Gateway`]; [`listener`]
 //! serves it over TLS. Tests drive the router directly with `tower::ServiceExt::oneshot`.
 
+pub mod alerts;
 pub mod auth;
 pub mod backend;
 pub mod bench;

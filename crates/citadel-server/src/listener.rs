@@ -69,14 +69,16 @@ pub async fn serve_tls(
 }
 
 /// Runs `gateway` on `listener` until `shutdown`: refreshes endpoint configurations, unloads
-/// idle models and checks traffic drift in the background, then drains the inference-table
-/// writer on the way out.
+/// idle models, checks traffic drift and evaluates the alert rules in the background, then
+/// drains the inference-table writer on the way out.
 pub async fn run(
     gateway: Arc<crate::Gateway>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let alerts = crate::alerts::spawn_scheduler(Arc::clone(&gateway))
+        .map_err(|e| std::io::Error::other(format!("alerts: {e}")))?;
     let refresher = {
         let gateway = Arc::clone(&gateway);
         let every = Duration::from_secs(gateway.config.refresh_secs);
@@ -96,6 +98,9 @@ pub async fn run(
     let app = crate::router(Arc::clone(&gateway));
     let served = serve_tls(listener, tls, app, shutdown, grace).await;
     refresher.abort();
+    if let Some(alerts) = alerts {
+        alerts.abort();
+    }
     if let Some(drift) = drift {
         drift.abort();
     }

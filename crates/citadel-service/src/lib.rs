@@ -7,6 +7,7 @@
 //! its change; denied attempts are audited too.
 
 pub mod acquire;
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod batch;
@@ -48,6 +49,7 @@ mod training;
 pub use acquire::{
     AcquireEvent, AcquireProgress, AcquireReport, PullOptions, ScanReport, SkippedFile,
 };
+pub use alerts::{AlertInfo, AlertSetup, EvaluationReport, SilenceInfo};
 pub use artifacts::ArtifactInfo;
 pub use audit::{AuditFilter, AuditVerification, ExportFormat};
 pub use batch::{BatchEvent, BatchProgress, BatchReport, BatchRequest, GenerationTotals};

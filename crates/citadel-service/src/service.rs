@@ -1,6 +1,7 @@
 //! The `Citadel` handle: opening a home, authenticating tokens, and the authorization helpers
 //! every operation uses.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use citadel_audit::{Actor, EventDraft, PublicKey, Signer};
@@ -28,6 +29,8 @@ pub struct Citadel {
     /// Signs model manifests.
     pub(crate) model_key: Arc<SigningKey>,
     blob_config: BlobConfig,
+    /// The home's folder, for files the configuration names relative to it.
+    pub(crate) home: Home,
 }
 
 impl Citadel {
@@ -71,6 +74,7 @@ impl Citadel {
             key_provider,
             model_key,
             blob_config,
+            home: home.clone(),
         })
     }
 
@@ -97,7 +101,7 @@ impl Citadel {
     /// missing, malformed, unknown, revoked or expired credential, or a disabled principal, is
     /// refused and audited; a success is audited too (and a token's last use recorded).
     pub async fn authenticate(&self, token: Option<&SecretString>) -> Result<Context> {
-        self.authenticate_on(token, Plane::Control).await
+        self.authenticate_on(token, Plane::Control, None).await
     }
 
     /// [`Citadel::authenticate`] for the gateway's inference hot path: the same checks and the
@@ -107,16 +111,32 @@ impl Citadel {
     /// a database write (which takes the audit chain's lock) per inference would serialize the
     /// gateway behind the metadata store.
     pub async fn authenticate_data_plane(&self, token: Option<&SecretString>) -> Result<Context> {
-        self.authenticate_on(token, Plane::Data).await
+        self.authenticate_on(token, Plane::Data, None).await
+    }
+
+    /// [`Citadel::authenticate_data_plane`] for a caller at `client`: a refusal's audit event
+    /// records the address (`client_addr`), which the failed-authentication alert groups by.
+    pub async fn authenticate_data_plane_from(
+        &self,
+        token: Option<&SecretString>,
+        client: Option<IpAddr>,
+    ) -> Result<Context> {
+        self.authenticate_on(token, Plane::Data, client).await
     }
 
     /// The one place a credential becomes a [`Context`].
-    async fn authenticate_on(&self, token: Option<&SecretString>, plane: Plane) -> Result<Context> {
+    async fn authenticate_on(
+        &self,
+        token: Option<&SecretString>,
+        plane: Plane,
+        client: Option<IpAddr>,
+    ) -> Result<Context> {
         let request_id = RequestId::new();
         let Some(token) = token else {
             return self
                 .refuse_authentication(
                     request_id,
+                    client,
                     Refusal::new(
                         "no token: pass --token, set CITADEL_TOKEN, or run `citadel init` for a \
                          new home",
@@ -141,7 +161,11 @@ impl Citadel {
         };
         let verified = match verified {
             Ok(verified) => verified,
-            Err(refusal) => return self.refuse_authentication(request_id, refusal).await,
+            Err(refusal) => {
+                return self
+                    .refuse_authentication(request_id, client, refusal)
+                    .await
+            }
         };
         let group_ids = self.store.groups_of(verified.principal.id).await?;
         let mut group_names = Vec::with_capacity(group_ids.len());
@@ -211,10 +235,20 @@ impl Citadel {
         }))
     }
 
-    /// Audits a refused authentication and returns its error.
-    async fn refuse_authentication<T>(&self, request_id: RequestId, refusal: Refusal) -> Result<T> {
+    /// Audits a refused authentication (with the client's address when known) and returns its
+    /// error.
+    async fn refuse_authentication<T>(
+        &self,
+        request_id: RequestId,
+        client: Option<IpAddr>,
+        refusal: Refusal,
+    ) -> Result<T> {
+        let mut params = refusal.params;
+        if let (Some(client), Some(fields)) = (client, params.as_object_mut()) {
+            fields.insert("client_addr".to_owned(), json!(client.to_string()));
+        }
         let event = EventDraft::new(&Actor::anonymous(), request_id, "auth.authenticate")
-            .with_params(refusal.params)
+            .with_params(params)
             .denied(refusal.reason);
         self.store.audit(event).await?;
         Err(Error::Unauthenticated(refusal.reason))
