@@ -1,6 +1,7 @@
 //! Command definitions and dispatch. Each command group lives in its own module; this one parses
 //! the global options, runs the command and maps failures to documented exit codes.
 
+pub mod alerts;
 pub mod artifact;
 pub mod audit;
 pub mod batch;
@@ -130,6 +131,10 @@ pub enum Command {
     /// The key-encryption key: status, rotation, and new keys for CITADEL_MASTER_KEY.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Alerts from the alert rules (brute force, errors, latency, drift, dangerous models,
+    /// denied access): list, acknowledge, silence, show the rules, evaluate now.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Query, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -256,6 +261,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Catalog(cmd) => catalog::run_catalog(&global, cmd).await,
         Command::Schema(cmd) => catalog::run_schema(&global, cmd).await,
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
+        Command::Alerts(cmd) => alerts::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
         Command::Monitor(cmd) => monitor::run(&global, cmd).await,
         Command::Compliance(cmd) => compliance::run(&global, cmd).await,

@@ -3,6 +3,7 @@
 // Test helpers may fail loudly: clippy's test exemption covers `#[test]` functions only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alerts;
 mod artifacts;
 mod audit;
 mod auth;
