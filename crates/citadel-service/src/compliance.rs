@@ -12,6 +12,7 @@ mod activity;
 
 pub use activity::AUTH_FAILURE_BURST;
 mod data;
+mod drift;
 mod registry;
 mod storage;
 
@@ -49,7 +50,9 @@ impl Citadel {
         let authentication = self
             .authentication_section(period, &activity.unauthenticated)
             .await?;
-        let (traffic, traffic_notes) = activity.into_traffic();
+        let (traffic, mut notes) = activity.into_traffic();
+        let (drift, drift_notes) = self.drift_series(period).await?;
+        notes.extend(drift_notes);
         let sections = vec![
             self.encryption_section().await?,
             self.keys_section(ctx, until).await?,
@@ -70,7 +73,8 @@ impl Citadel {
             sections,
             Charts {
                 traffic,
-                notes: traffic_notes,
+                drift,
+                notes,
             },
         );
         let failing: Vec<&str> = report
@@ -151,6 +155,14 @@ fn alerts_section() -> Section {
         )],
         Vec::new(),
     )
+}
+
+/// `n` and the noun in its number: `1 source`, `3 sources`.
+fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
 }
 
 /// RFC 3339 text of a time, for audit parameters and evidence.

@@ -7,8 +7,8 @@ use time::macros::datetime;
 use time::Duration;
 
 use super::{
-    Charts, ComplianceReport, Evidence, Finding, Period, Request, RequestOutcome, Section,
-    SectionId, Traffic,
+    Charts, ComplianceReport, DriftPoint, DriftSeries, Evidence, Finding, Period, Request,
+    RequestOutcome, Section, SectionId, Traffic,
 };
 
 /// Text a user could give an endpoint, model or principal.
@@ -60,6 +60,19 @@ pub(crate) fn report() -> ComplianceReport {
         sections,
         Charts {
             traffic,
+            drift: vec![DriftSeries {
+                endpoint: HOSTILE.to_owned(),
+                points: vec![
+                    DriftPoint {
+                        time: start,
+                        score: None,
+                    },
+                    DriftPoint {
+                        time: start + Duration::hours(1),
+                        score: Some(0.25),
+                    },
+                ],
+            }],
             notes: vec![format!("note about {HOSTILE}")],
         },
     )

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use super::svg::{line_chart, Series};
-use super::{display_time, BucketWidth, ComplianceReport, Evidence, Section, Status, Traffic};
+use super::{
+    display_time, BucketWidth, ComplianceReport, DriftSeries, Evidence, Section, Status, Traffic,
+};
 
 const STYLE: &str = "\
 body{margin:0;background:#f4f5f7;color:#1c2430;font:14px/1.45 'DejaVu Sans',system-ui,sans-serif}\
@@ -53,7 +55,12 @@ pub(super) fn render(report: &ComplianceReport) -> String {
     );
     summary(&mut out, report);
     out.push_str("</header>");
-    charts(&mut out, &report.charts.traffic, &report.charts.notes);
+    charts(
+        &mut out,
+        &report.charts.traffic,
+        &report.charts.drift,
+        &report.charts.notes,
+    );
     for section in &report.sections {
         section_card(&mut out, section);
     }
@@ -118,7 +125,7 @@ pub(super) fn bucket_label(bucket: BucketWidth, t: time::OffsetDateTime) -> Stri
     }
 }
 
-fn charts(out: &mut String, traffic: &Traffic, notes: &[String]) {
+fn charts(out: &mut String, traffic: &Traffic, drift: &[DriftSeries], notes: &[String]) {
     let labels: Vec<String> = traffic
         .points
         .iter()
@@ -179,10 +186,47 @@ fn charts(out: &mut String, traffic: &Traffic, notes: &[String]) {
             },
         ],
     ));
+    drift_chart(out, drift);
     for note in notes {
         let _ = write!(out, "<p class=\"note\">{}</p>", escape(note));
     }
     out.push_str("</section>");
+}
+
+/// Series colours, in turn.
+const PALETTE: [&str; 6] = [
+    "#7c3aed", "#059669", "#db2777", "#0891b2", "#ca8a04", "#4b5563",
+];
+
+/// One line per endpoint with a score, over the windows' end times (shared by every endpoint).
+fn drift_chart(out: &mut String, drift: &[DriftSeries]) {
+    let scored: Vec<&DriftSeries> = drift
+        .iter()
+        .filter(|s| s.points.iter().any(|p| p.score.is_some()))
+        .collect();
+    let Some(first) = scored.first() else {
+        return;
+    };
+    let labels: Vec<String> = first
+        .points
+        .iter()
+        .map(|p| super::display_time(p.time))
+        .collect();
+    let series: Vec<Series> = scored
+        .iter()
+        .zip(PALETTE.iter().cycle())
+        .map(|(s, color)| Series {
+            name: &s.endpoint,
+            color,
+            values: s.points.iter().map(|p| p.score).collect(),
+        })
+        .collect();
+    out.push_str(&line_chart(
+        "Drift score by endpoint (each window against the baseline before it)",
+        "score",
+        &labels,
+        &series,
+    ));
 }
 
 fn section_card(out: &mut String, section: &Section) {
@@ -297,6 +341,18 @@ mod tests {
     }
 
     #[test]
+    fn drift_is_charted_only_where_a_score_exists() {
+        let mut report = report();
+        assert!(render(&report).contains("Drift score by endpoint"));
+        for series in &mut report.charts.drift {
+            series.points.iter_mut().for_each(|p| p.score = None);
+        }
+        let html = render(&report);
+        assert!(!html.contains("Drift score by endpoint"));
+        assert_eq!(html.matches("<svg").count(), 2);
+    }
+
+    #[test]
     fn every_section_and_the_mapping_are_present() {
         let html = render(&report());
         for id in SectionId::ALL {
@@ -307,12 +363,12 @@ mod tests {
     }
 
     #[test]
-    fn the_page_body_is_well_formed_xml_with_two_charts() {
+    fn the_page_body_is_well_formed_xml_with_three_charts() {
         let html = render(&report());
         let start = html.find("<main>").unwrap();
         let end = html.find("</main>").unwrap() + "</main>".len();
         let names = parse_xml(&html[start..end]);
-        assert_eq!(names.iter().filter(|n| *n == "svg").count(), 2);
+        assert_eq!(names.iter().filter(|n| *n == "svg").count(), 3);
         assert!(names.iter().filter(|n| *n == "polyline").count() >= 2);
     }
 }

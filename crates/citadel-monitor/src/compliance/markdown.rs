@@ -146,8 +146,29 @@ fn traffic(out: &mut String, report: &ComplianceReport) {
         }
         out.push('\n');
     }
+    drift(out, report);
     for note in &report.charts.notes {
         let _ = writeln!(out, "{}\n", cell(note));
+    }
+}
+
+fn drift(out: &mut String, report: &ComplianceReport) {
+    for series in &report.charts.drift {
+        if series.points.iter().all(|p| p.score.is_none()) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "**Drift of {}**\n\n| Window ending | Score |\n|---|---|",
+            cell(&series.endpoint)
+        );
+        for p in &series.points {
+            let score = p
+                .score
+                .map_or_else(|| "—".to_owned(), |s| format!("{s:.3}"));
+            let _ = writeln!(out, "| {} | {score} |", display_time(p.time));
+        }
+        out.push('\n');
     }
 }
 
@@ -179,8 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn traffic_is_a_table() {
+    fn traffic_and_drift_are_tables() {
         let md = render(&report());
         assert!(md.contains("| 10:00 | 3 | 1 | 0 | 12 | 40 |"), "{md}");
+        assert!(md.contains("| 2026-12-01 11:00 UTC | 0.250 |"), "{md}");
     }
 }

@@ -235,8 +235,28 @@ pub struct Period {
 pub struct Charts {
     /// Requests, refusals and latency over time, every endpoint together.
     pub traffic: Traffic,
-    /// Why a chart is missing or what it stands in for (drift not configured, no traffic).
+    /// Each endpoint's drift score at the end of successive windows of the period.
+    pub drift: Vec<DriftSeries>,
+    /// Why a chart is missing or what it stands in for (too little traffic for drift).
     pub notes: Vec<String>,
+}
+
+/// One endpoint's drift over the period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftSeries {
+    pub endpoint: String,
+    pub points: Vec<DriftPoint>,
+}
+
+/// The drift of one window against the baseline before it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DriftPoint {
+    /// The end of the window.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The drift score (the highest of the features'); `None` when a span had too few
+    /// requests to compare.
+    pub score: Option<f64>,
 }
 
 /// The whole report.

@@ -10,6 +10,7 @@ use citadel_monitor::compliance::{
 };
 use citadel_store::{AuditFilter, InferenceLogRecord};
 
+use super::count;
 use crate::{Citadel, Result};
 
 /// Failed authentications from one source within the period that make a burst (a guessing or
@@ -68,13 +69,15 @@ impl Citadel {
             .filter(|(_, r)| r.refused > 0)
             .map(|(who, r)| format!("{who} ({})", r.refused))
             .collect();
-        let finding = if refused.is_empty() {
+        let finding = if total == 0 {
+            Finding::pass("secret reads", "no secret was read in the period")
+        } else if refused.is_empty() {
             Finding::pass(
                 "secret reads",
                 format!(
-                    "{total} reads by {} principals, each allowed by a grant and audited with \
-                     the version read",
-                    by_principal.len()
+                    "{} by {}, each allowed by a grant and audited with the version read",
+                    count(total, "read", "reads"),
+                    count(by_principal.len() as u64, "principal", "principals")
                 ),
             )
         } else {
@@ -159,9 +162,9 @@ impl Citadel {
                 Finding::attention(
                     "authentication",
                     format!(
-                        "{total} failed authentications from {} sources, none a burst (≥ \
-                         {AUTH_FAILURE_BURST} from one source)",
-                        by_source.len()
+                        "{} from {}, none a burst (≥ {AUTH_FAILURE_BURST} from one source)",
+                        count(total, "failed authentication", "failed authentications"),
+                        count(by_source.len() as u64, "source", "sources")
                     ),
                     "check the sources below are known clients with expired or mistyped tokens",
                 )
@@ -260,16 +263,13 @@ impl InferenceActivity {
         });
     }
 
-    /// The charts' traffic and what they could not show.
+    /// The charts' traffic, and a note when there was none.
     pub fn into_traffic(self) -> (Traffic, Vec<String>) {
-        let mut notes = vec![
-            "Drift is not charted: no drift monitor feeds this report yet, so the charts show \
-             latency and request and refusal counts instead."
-                .to_owned(),
-        ];
-        if self.requests.is_empty() {
-            notes.push("No endpoint received a request in this period.".to_owned());
-        }
+        let notes = if self.requests.is_empty() {
+            vec!["No endpoint received a request in this period.".to_owned()]
+        } else {
+            Vec::new()
+        };
         (Traffic::from_requests(self.requests), notes)
     }
 }

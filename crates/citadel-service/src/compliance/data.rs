@@ -102,7 +102,10 @@ impl Citadel {
             if !unscanned.is_empty() {
                 findings.push(Finding::attention(
                     name.clone(),
-                    format!("versions {} were never scanned for PII", list(&unscanned)),
+                    format!(
+                        "{} never scanned for PII",
+                        versions(&unscanned, "was", "were")
+                    ),
                     format!("run `citadel data scan {name}@VERSION` for each"),
                 ));
             }
@@ -110,13 +113,15 @@ impl Citadel {
                 findings.push(Finding::attention(
                     name.clone(),
                     format!(
-                        "versions {} hold unredacted high-confidence PII and no approved waiver \
-                         (training refuses them)",
-                        list(&unwaived)
+                        "{} unredacted high-confidence PII and no approved waiver (training \
+                         refuses it)",
+                        versions(&unwaived, "holds", "hold")
                     ),
                     format!(
-                        "anonymize them (`citadel data anonymize {name}@VERSION`) or request a \
-                         waiver for a second person to approve"
+                        "anonymize it (`citadel data anonymize {name}@VERSION`), or if an \
+                         anonymized version replaces it, let retention delete the raw one \
+                         (`citadel data retention set` and `citadel data gc`); a waiver needs \
+                         a second person's approval"
                     ),
                 ));
             }
@@ -195,10 +200,11 @@ impl Citadel {
     }
 }
 
-fn list(versions: &[u32]) -> String {
-    versions
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `version 1 holds` or `versions 1, 2 hold`.
+fn versions(numbers: &[u32], one: &str, many: &str) -> String {
+    let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
+    match numbers {
+        [single] => format!("version {single} {one}"),
+        _ => format!("versions {} {many}", list.join(", ")),
+    }
 }
