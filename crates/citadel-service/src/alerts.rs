@@ -174,8 +174,6 @@ pub struct EvaluationReport {
     /// Alerts waiting for their rule's `for` duration.
     pub pending: usize,
     pub deliveries: Vec<Delivery>,
-    /// Metrics some rule uses that no source provides yet (their rules never fire).
-    pub unavailable_metrics: Vec<&'static str>,
 }
 
 /// Who an evaluation runs as.
@@ -255,10 +253,7 @@ impl Citadel {
             })
             .collect();
         let silences = self.store.active_silences(now).await?;
-        let mut report = EvaluationReport {
-            unavailable_metrics: sources::unavailable(&setup.rules),
-            ..EvaluationReport::default()
-        };
+        let mut report = EvaluationReport::default();
         let mut to_notify = Vec::new();
         for transition in evaluate(&setup.rules, &observations, &open, now) {
             let applied = self

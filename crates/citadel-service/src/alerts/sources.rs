@@ -1,7 +1,7 @@
 //! Where the alert rules' observations come from: refused authentications, denied accesses to
 //! models and secrets, and dangerous model scans from the audit log; invocation errors and
-//! latencies from the inference log. Each source is read back only as far as the widest window
-//! of the rules that use it.
+//! latencies from the inference log; each serving endpoint's drift score from the drift monitor.
+//! Each source is read back only as far as the widest window of the rules that use it.
 
 use std::collections::HashMap;
 
@@ -12,20 +12,11 @@ use citadel_store::AuditFilter;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::monitoring::DEFAULT_BASELINE;
 use crate::{Citadel, Result};
 
 /// Most events or rows read per metric and evaluation.
 const READ_LIMIT: u32 = 100_000;
-
-/// The metrics some rule uses that no source provides yet: the drift score waits for the drift
-/// monitor to store its scores.
-pub(super) fn unavailable(rules: &RuleSet) -> Vec<&'static str> {
-    [Metric::DriftScore]
-        .into_iter()
-        .filter(|m| rules.lookback(*m).is_some())
-        .map(Metric::as_str)
-        .collect()
-}
 
 impl Citadel {
     /// Every observation the rules need at `now`.
@@ -75,7 +66,38 @@ impl Citadel {
                         );
                     }
                 }
-                Metric::DriftScore => {}
+                Metric::DriftScore => out.extend(self.drift_scores(now, lookback).await?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each serving endpoint's drift score over the rule's window against the week before it
+    /// (the drift monitor's default baseline), observed now. An endpoint whose drift cannot be
+    /// computed (a window the drift monitor refuses, an unreadable log) is logged and skipped,
+    /// so it does not hide the other sources.
+    async fn drift_scores(
+        &self,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+    ) -> Result<Vec<Observation>> {
+        let window = time::Duration::try_from(window)
+            .map_err(|e| crate::Error::InvalidInput(format!("drift window: {e}")))?;
+        let mut out = Vec::new();
+        for endpoint in self.serving_endpoints().await? {
+            let report = self
+                .serving_drift(endpoint.id, &endpoint.name, now, window, DEFAULT_BASELINE)
+                .await;
+            match report {
+                Ok(report) => out.extend(report.score.map(|score| {
+                    Observation::measured(Metric::DriftScore, now, score)
+                        .with(Label::Endpoint, endpoint.name.clone())
+                })),
+                Err(err) => tracing::warn!(
+                    endpoint = %endpoint.name,
+                    error = %err,
+                    "alerts: cannot compute the endpoint's drift score"
+                ),
             }
         }
         Ok(out)

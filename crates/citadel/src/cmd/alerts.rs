@@ -222,9 +222,6 @@ pub async fn run(global: &GlobalArgs, command: AlertsCommand) -> anyhow::Result<
                         delivery.webhook, delivery.detail, delivery.attempts
                     );
                 }
-                for metric in &report.unavailable_metrics {
-                    println!("note: no source provides {metric} yet; its rules cannot fire");
-                }
                 println!(
                     "{} fired, {} resolved, {} pending",
                     report.fired.len(),
