@@ -9,6 +9,7 @@
 //! `compliance.report`, instead of one per fact) and changes nothing.
 
 mod activity;
+mod alerts;
 
 pub use activity::AUTH_FAILURE_BURST;
 mod data;
@@ -61,7 +62,7 @@ impl Citadel {
             self.endpoints_section().await?,
             self.secret_reads_section(period).await?,
             authentication,
-            alerts_section(),
+            self.alerts_section(ctx, period).await?,
             self.datasets_section(until).await?,
             self.retention_section().await?,
             self.audit_log_section().await?,
@@ -139,22 +140,6 @@ impl Citadel {
             vec![evidence],
         ))
     }
-}
-
-/// The report does not read alert rules or alert history yet: say so, rather than report
-/// silence as health.
-fn alerts_section() -> Section {
-    Section::new(
-        SectionId::Alerts,
-        vec![Finding::attention(
-            "alert handling",
-            "this report does not cover alerting: it reads no alert rule or alert history, so \
-             it cannot show whether incidents were noticed and handled",
-            "keep evidence of alert handling separately, and review this report's failed \
-             authentications and refusals on a schedule",
-        )],
-        Vec::new(),
-    )
 }
 
 /// `n` and the noun in its number: `1 source`, `3 sources`.

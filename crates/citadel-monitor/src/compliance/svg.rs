@@ -57,8 +57,10 @@ pub(super) fn line_chart(title: &str, unit: &str, labels: &[String], series: &[S
         );
     } else {
         x_labels(&mut svg, labels);
-        for s in series {
-            line(&mut svg, s, labels.len(), top);
+        for (i, s) in series.iter().enumerate() {
+            // Earlier series get bigger dots, so equal values stay visible as rings.
+            let radius = 3.0 + 1.5 * (series.len() - 1 - i) as f64;
+            line(&mut svg, s, labels.len(), top, radius);
         }
     }
     svg.push_str("</svg>");
@@ -166,7 +168,7 @@ fn x_labels(svg: &mut String, labels: &[String]) {
     }
 }
 
-fn line(svg: &mut String, series: &Series, count: usize, top: f64) {
+fn line(svg: &mut String, series: &Series, count: usize, top: f64, radius: f64) {
     let color = escape(series.color);
     let mut run: Vec<(f64, f64)> = Vec::new();
     let flush = |svg: &mut String, run: &mut Vec<(f64, f64)>| {
@@ -192,7 +194,7 @@ fn line(svg: &mut String, series: &Series, count: usize, top: f64) {
             if let Some(v) = value {
                 let _ = write!(
                     svg,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="{radius:.1}" fill="{color}"/>"#,
                     x_at(i, count),
                     y_at(*v, top)
                 );

@@ -80,7 +80,6 @@ fn the_quickstart_home_reports_in_every_format_and_notices_what_breaks() {
     // The quickstart reads its vaulted hub token and refuses an anonymous call.
     assert_eq!(status(&json, "secret_reads"), "pass");
     assert_eq!(status(&json, "authentication"), "attention");
-    assert_eq!(status(&json, "alerts"), "attention");
     assert_eq!(status(&json, "retention"), "attention");
     assert!(!json["charts"]["traffic"]["points"]
         .as_array()
