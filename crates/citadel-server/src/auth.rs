@@ -155,7 +155,11 @@ impl Gateway {
     ) -> Result<Arc<Context>, ApiError> {
         let secret = token.as_ref();
         let lookup = move || async move {
-            match self.citadel.authenticate_data_plane_from(secret, client).await {
+            match self
+                .citadel
+                .authenticate_data_plane_from(secret, client)
+                .await
+            {
                 Ok(ctx) => Ok(Arc::new(ctx)),
                 Err(err) => Err(ApiError::from(err)),
             }

@@ -207,7 +207,10 @@ mod tests {
         .unwrap();
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.alerts_interval_secs, 60);
-        assert_eq!(config.alert_webhooks[0].secret_file, PathBuf::from("alerts.key"));
+        assert_eq!(
+            config.alert_webhooks[0].secret_file,
+            PathBuf::from("alerts.key")
+        );
         assert_eq!(config.alert_retry().attempts, 3);
         for bad in [
             "alerts_interval_secs = 1\n",
