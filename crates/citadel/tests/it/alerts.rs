@@ -1,7 +1,8 @@
 //! Alerts end to end: wrong tokens from one address, sent through the gateway's real router,
 //! raise the failed-authentication alert, delivered once to a webhook receiver on loopback
 //! that checks the HMAC signature; `alerts list|ack|silence` through the binary, audited;
-//! three failures fire nothing; a receiver that fails twice gets the alert on the third attempt.
+//! three failures fire nothing; a receiver that fails twice gets the alert on the third attempt;
+//! the gateway's schedule evaluates as the system.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -297,4 +298,40 @@ fn rules_are_listed_and_a_bad_rules_file_is_refused_with_its_reason() {
         EXIT_INVALID,
     );
     assert!(err.contains("unknown metric \"cpu\""), "{err}");
+}
+
+#[test]
+fn the_gateway_schedule_evaluates_as_the_system_and_notifies() {
+    let home = TestHome::init();
+    let runtime = runtime();
+    let (receiver, inbox) = runtime.block_on(start_receiver(0));
+    let config_path = configure(&home, receiver);
+    runtime.block_on(fail_authentication(&home, "127.0.0.8", 6));
+
+    runtime.block_on(async {
+        let mut config = ServerConfig::load(std::path::Path::new(&config_path)).unwrap();
+        config.alerts_interval_secs = 5;
+        let citadel = Citadel::open(&Home::at(&home.root)).await.unwrap();
+        let gateway = Gateway::new(citadel.clone(), config, Loader::Engine)
+            .await
+            .unwrap();
+        let schedule = citadel_server::alerts::spawn_scheduler(gateway)
+            .unwrap()
+            .expect("the schedule is on");
+        // The first evaluation runs at once.
+        for _ in 0..100 {
+            if !inbox.lock().unwrap().requests.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        schedule.abort();
+        citadel.close().await.unwrap();
+    });
+    let inbox = inbox.lock().unwrap();
+    assert_eq!(inbox.requests.len(), 1);
+    assert!(inbox.requests[0].1);
+    assert_eq!(inbox.requests[0].0["labels"]["address"], "127.0.0.8");
+    let fires = home.audit_events(&["--action", "alert.fire"]);
+    assert_eq!(fires[0]["actor_name"], "system");
 }
