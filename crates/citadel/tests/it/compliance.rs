@@ -1,6 +1,7 @@
 //! `citadel compliance report` on the quickstart's home: all three formats, the statuses the
-//! quickstart earns, who may generate it, and a report that notices a burst of failed logins and
-//! an artifact whose stored envelope was overwritten.
+//! quickstart earns, who may generate it, alerts failing the report until acknowledged, and a
+//! report that notices a burst of failed logins and an artifact whose stored envelope was
+//! overwritten.
 
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -128,6 +129,36 @@ fn the_quickstart_home_reports_in_every_format_and_notices_what_breaks() {
         EXIT_PERMISSION_DENIED,
     );
     assert!(out.contains("compliance.report"), "{out}");
+
+    // The quickstart's refusals of alice and carol raise high alerts: unacknowledged, they fail
+    // the report; acknowledged, the handling is the evidence.
+    home.admin_ok(&["alerts", "evaluate"]);
+    let alerting = report(&home);
+    assert_eq!(
+        status(&alerting, "alerts"),
+        "fail",
+        "{:#}",
+        section(&alerting, "alerts")
+    );
+    let firing: Vec<Value> =
+        serde_json::from_str(&home.admin_ok(&["alerts", "list", "--json"])).unwrap();
+    assert!(!firing.is_empty());
+    for alert in &firing {
+        home.admin_ok(&["alerts", "ack", alert["id"].as_str().unwrap()]);
+    }
+    let handled = report(&home);
+    assert_eq!(
+        status(&handled, "alerts"),
+        "pass",
+        "{:#}",
+        section(&handled, "alerts")
+    );
+    let rows = section(&handled, "alerts")["evidence"][0]["rows"]
+        .as_array()
+        .unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r[5].as_str().unwrap().contains("acknowledged by admin")));
 
     // A burst of failed logins with a made-up token fails the authentication item.
     let bogus = format!("cit_pat_{}", "A".repeat(43));
