@@ -18,9 +18,10 @@ use time::OffsetDateTime;
 use crate::metrics::{DriftLabels, Metrics};
 use crate::state::Gateway;
 
-/// Evaluates drift for every serving endpoint at `now`, records the scores in the gateway's
+/// Evaluates drift for every serving endpoint at `now`, replaces the scores in the gateway's
 /// metrics and logs drift as warnings; returns the reports. An endpoint whose log cannot be read
-/// is logged and skipped, so one failure does not hide the others' drift.
+/// is logged and skipped (its scores are absent until it can), so one failure does not hide the
+/// others' drift.
 pub async fn evaluate(gateway: &Gateway, now: OffsetDateTime) -> Vec<DriftReport> {
     let endpoints = match gateway.citadel.serving_endpoints().await {
         Ok(endpoints) => endpoints,
@@ -43,7 +44,6 @@ pub async fn evaluate(gateway: &Gateway, now: OffsetDateTime) -> Vec<DriftReport
             .await
         {
             Ok(report) => {
-                record(&gateway.metrics, &report);
                 warn_on_drift(&report);
                 reports.push(report);
             }
@@ -54,6 +54,7 @@ pub async fn evaluate(gateway: &Gateway, now: OffsetDateTime) -> Vec<DriftReport
             ),
         }
     }
+    record(&gateway.metrics, &reports);
     reports
 }
 
@@ -74,39 +75,25 @@ pub fn spawn_scheduler(gateway: Arc<Gateway>) -> Option<tokio::task::JoinHandle<
     }))
 }
 
-/// Sets the gauge of each assessed feature and of each summary's score; removes those without
-/// enough data, so a stale score never lingers.
-fn record(metrics: &Metrics, report: &DriftReport) {
-    for (version, summary) in report.summaries() {
-        let version = version_label(version);
-        let labels = |feature: &str| DriftLabels {
-            endpoint: report.endpoint.clone(),
-            version: version.clone(),
-            feature: feature.to_owned(),
-        };
-        for feature in &summary.features {
-            let labels = labels(feature.feature.as_str());
-            match feature
-                .psi
-                .filter(|_| feature.verdict != Verdict::InsufficientData)
-            {
-                Some(psi) => {
-                    metrics.drift_score.get_or_create(&labels).set(psi);
-                }
-                None => {
-                    metrics.drift_score.remove(&labels);
-                }
-            }
-        }
-        match summary.score {
-            Some(score) => {
-                metrics
-                    .drift_score
-                    .get_or_create(&labels("score"))
-                    .set(score);
-            }
-            None => {
-                metrics.drift_score.remove(&labels("score"));
+/// Replaces the drift gauges with `reports`: a gauge per assessed feature and per summary's
+/// score. Features without enough data, and endpoints or versions no longer reported (deleted,
+/// unreadable, no traffic left in either span), have none, so a stale score never lingers.
+fn record(metrics: &Metrics, reports: &[DriftReport]) {
+    metrics.drift_score.clear();
+    for report in reports {
+        for (version, summary) in report.summaries() {
+            let labels = |feature: &str| DriftLabels {
+                endpoint: report.endpoint.clone(),
+                version: version_label(version),
+                feature: feature.to_owned(),
+            };
+            let assessed = summary
+                .features
+                .iter()
+                .filter(|f| f.verdict != Verdict::InsufficientData)
+                .filter_map(|f| Some((f.feature.as_str(), f.psi?)));
+            for (feature, psi) in assessed.chain(summary.score.map(|s| ("score", s))) {
+                metrics.drift_score.get_or_create(&labels(feature)).set(psi);
             }
         }
     }
@@ -140,4 +127,56 @@ fn drifting_features(summary: &DriftSummary) -> String {
         .map(|f| f.feature.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn report(endpoint: &str, psi: f64, verdict: &str) -> DriftReport {
+        let summary = |features| json!({ "score": psi, "verdict": verdict, "features": features });
+        let latency = json!({
+            "feature": "latency_ms", "baseline_count": 500, "window_count": 200,
+            "baseline_value": 250.0, "window_value": 500.0, "psi": psi, "ks": 0.9,
+            "p_value": 1e-9, "verdict": verdict,
+        });
+        let mut version = summary(json!([]));
+        version["model_version"] = json!(3);
+        serde_json::from_value(json!({
+            "endpoint": endpoint,
+            "baseline": { "start": "2026-11-24T00:00:00Z", "end": "2026-12-01T00:00:00Z" },
+            "window": { "start": "2026-12-01T00:00:00Z", "end": "2026-12-01T01:00:00Z" },
+            "thresholds": citadel_service::monitoring::Thresholds::default(),
+            "score": psi,
+            "verdict": verdict,
+            "all": summary(json!([latency])),
+            "versions": [version],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gauges_follow_the_latest_reports_and_skip_unassessed_features() {
+        let metrics = Metrics::default();
+        record(&metrics, &[report("prod.endpoints.bot", 0.5, "drift")]);
+        let text = metrics.render().unwrap();
+        for series in [
+            "citadel_drift_score{endpoint=\"prod.endpoints.bot\",version=\"all\",feature=\"latency_ms\"} 0.5",
+            "citadel_drift_score{endpoint=\"prod.endpoints.bot\",version=\"all\",feature=\"score\"} 0.5",
+            "citadel_drift_score{endpoint=\"prod.endpoints.bot\",version=\"3\",feature=\"score\"} 0.5",
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
+        // Too little data: the feature has no gauge.
+        record(
+            &metrics,
+            &[report("prod.endpoints.bot", 0.5, "insufficient_data")],
+        );
+        assert!(!metrics.render().unwrap().contains("latency_ms"));
+        // An endpoint no longer reported loses its gauges.
+        record(&metrics, &[]);
+        assert!(!metrics.render().unwrap().contains("prod.endpoints.bot"));
+    }
 }

@@ -41,20 +41,16 @@ const MAX_BASELINE: Duration = Duration::days(90);
 
 /// Checks the window and baseline lengths.
 fn check_spans(window: Duration, baseline: Duration) -> Result<()> {
-    let human = |d: Duration| citadel_data::format_duration(d);
+    let human = citadel_data::format_duration;
     if !(MIN_SPAN..=MAX_WINDOW).contains(&window) {
         return Err(Error::InvalidInput(format!(
-            "the drift window must be from {} to {}, not {}",
-            human(MIN_SPAN),
-            human(MAX_WINDOW),
+            "the drift window must be from 1m to 30d, not {}",
             human(window)
         )));
     }
     if !(MIN_SPAN..=MAX_BASELINE).contains(&baseline) {
         return Err(Error::InvalidInput(format!(
-            "the drift baseline must be from {} to {}, not {}",
-            human(MIN_SPAN),
-            human(MAX_BASELINE),
+            "the drift baseline must be from 1m to 90d, not {}",
             human(baseline)
         )));
     }
