@@ -272,10 +272,7 @@ async fn jsonl_export_verifies_in_rust_and_python(db: &TestDb) {
     store.checkpoint_now().await.unwrap();
     let key = db.signer.public_key();
 
-    let (bytes, count) = store
-        .export_audit(Vec::new(), &key, None)
-        .await
-        .unwrap();
+    let (bytes, count) = store.export_audit(Vec::new(), &key, None).await.unwrap();
     assert_eq!(count, 24);
     let parsed = read_jsonl(bytes.as_slice()).unwrap();
     let report = citadel_audit::verify(
