@@ -2,7 +2,8 @@
 //! raise the failed-authentication alert, delivered once to a webhook receiver on loopback
 //! that checks the HMAC signature; `alerts list|ack|silence` through the binary, audited;
 //! three failures fire nothing; a receiver that fails twice gets the alert on the third attempt;
-//! the gateway's schedule evaluates as the system.
+//! the gateway's schedule evaluates as the system; a denied secret read raises the denied-access
+//! alert for that principal.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -334,4 +335,25 @@ fn the_gateway_schedule_evaluates_as_the_system_and_notifies() {
     assert_eq!(inbox.requests[0].0["labels"]["address"], "127.0.0.8");
     let fires = home.audit_events(&["--action", "alert.fire"]);
     assert_eq!(fires[0]["actor_name"], "system");
+}
+
+#[test]
+fn a_denied_secret_read_raises_the_denied_access_alert_for_that_principal() {
+    let home = TestHome::init();
+    home.admin_ok(&["secrets", "scope", "create", "dev.data.vault"]);
+    let eve = home.user_with_token("eve");
+    home.grant_use_dev_data("eve");
+    run_fails(
+        home.as_token(&eve)
+            .args(["secrets", "get", "dev.data.vault", "db-password"]),
+        EXIT_PERMISSION_DENIED,
+    );
+    let report: Value =
+        serde_json::from_str(&home.admin_ok(&["alerts", "evaluate", "--json"])).unwrap();
+    let fired = report["fired"].as_array().unwrap();
+    assert_eq!(fired.len(), 1, "{report}");
+    assert_eq!(fired[0]["rule"], "denied_access");
+    assert_eq!(fired[0]["group_label"], "principal");
+    assert_eq!(fired[0]["key"], "eve");
+    assert_eq!(fired[0]["severity"], "high");
 }
