@@ -3,6 +3,7 @@
 use std::fmt;
 
 use ring::digest;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::format_description::well_known::iso8601::{
@@ -31,7 +32,7 @@ pub fn format_time(t: OffsetDateTime) -> Result<String, AuditError> {
 }
 
 /// How the audited attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The operation was allowed and done.
@@ -194,7 +195,7 @@ impl EventDraft {
 }
 
 /// A sealed event, as stored and exported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditEvent {
     /// Position in the chain, from 1 with no gaps.
     pub seq: u64,

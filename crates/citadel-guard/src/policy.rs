@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use citadel_pii::EntityType;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::GuardError;
@@ -16,7 +17,7 @@ pub const MAX_KEYWORD_CHARS: usize = 100;
 
 /// The guardrails of one endpoint. Every field has a secure default, so `{}` (or an empty
 /// TOML table) is a complete policy: PII masked both ways, injection attempts blocked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardrailPolicy {
     /// What to do with PII found in prompts (default: mask).
@@ -36,7 +37,7 @@ pub struct GuardrailPolicy {
 }
 
 /// What to do with PII.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiAction {
     /// Do not look for PII.
@@ -48,7 +49,7 @@ pub enum PiiAction {
 }
 
 /// What to do with a suspected prompt injection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InjectionAction {
     /// Do not look for injection.

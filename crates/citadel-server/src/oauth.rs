@@ -20,10 +20,11 @@ use crate::error::ApiResult;
 use crate::state::Gateway;
 
 /// The form of a token request.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct TokenForm {
     grant_type: String,
     client_id: Option<String>,
+    #[schemars(with = "Option<String>")]
     client_secret: Option<SecretString>,
     scope: Option<String>,
     audience: Option<String>,

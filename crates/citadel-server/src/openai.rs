@@ -4,13 +4,14 @@
 //! in ways Citadel does not support (`n > 1`, log probabilities, tools) are refused.
 
 use citadel_engine::ChatMessage;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
 
 /// A string or a list of strings (`prompt`, `stop`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -27,7 +28,7 @@ impl OneOrMany {
 }
 
 /// Sampling fields both APIs share.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 pub struct Sampling {
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
@@ -42,7 +43,7 @@ pub struct Sampling {
 }
 
 /// `POST /v1/completions`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct CompletionRequest {
     pub model: String,
     pub prompt: OneOrMany,
@@ -53,34 +54,34 @@ pub struct CompletionRequest {
 }
 
 /// Content of a chat message: text, or text parts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
     pub text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct RequestMessage {
     pub role: String,
     pub content: Option<Content>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: bool,
 }
 
 /// `POST /v1/chat/completions`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<RequestMessage>,
@@ -151,7 +152,7 @@ impl ChatRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
@@ -168,7 +169,7 @@ impl Usage {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CompletionChoice {
     pub text: String,
     pub index: u32,
@@ -177,7 +178,7 @@ pub struct CompletionChoice {
 }
 
 /// A completion, or one streamed chunk of one (`object: "text_completion"` both ways).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CompletionResponse {
     pub id: String,
     pub object: &'static str,
@@ -189,14 +190,14 @@ pub struct CompletionResponse {
     pub system_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ResponseMessage {
     pub role: &'static str,
     pub content: String,
     pub refusal: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ChatChoice {
     pub index: u32,
     pub message: ResponseMessage,
@@ -204,7 +205,7 @@ pub struct ChatChoice {
     pub finish_reason: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ChatResponse {
     pub id: String,
     pub object: &'static str,
@@ -215,7 +216,7 @@ pub struct ChatResponse {
     pub system_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
@@ -223,7 +224,7 @@ pub struct Delta {
     pub content: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
@@ -232,7 +233,7 @@ pub struct ChunkChoice {
 }
 
 /// One streamed chunk of a chat completion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ChatChunk {
     pub id: String,
     pub object: &'static str,
@@ -244,7 +245,7 @@ pub struct ChatChunk {
     pub system_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelObject {
     pub id: String,
     pub object: &'static str,
@@ -252,14 +253,14 @@ pub struct ModelObject {
     pub owned_by: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelList {
     pub object: &'static str,
     pub data: Vec<ModelObject>,
 }
 
 /// `POST /serving-endpoints/{name}/invocations`: `{"inputs": …, "parameters": {…}}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvocationRequest {
     pub inputs: OneOrMany,
@@ -267,7 +268,7 @@ pub struct InvocationRequest {
     pub parameters: InvocationParameters,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvocationParameters {
     pub max_new_tokens: Option<u32>,
@@ -277,7 +278,7 @@ pub struct InvocationParameters {
     pub stop: Option<OneOrMany>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Prediction {
     pub generated_text: String,
     pub finish_reason: &'static str,
@@ -285,7 +286,7 @@ pub struct Prediction {
     pub completion_tokens: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct InvocationResponse {
     pub predictions: Vec<Prediction>,
     pub model_version: u32,

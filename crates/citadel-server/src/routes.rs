@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use citadel_core::TokenScope;
 use citadel_service::inference_log::InferenceRoute;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -47,19 +48,85 @@ pub enum Access {
     ClientCredentials,
 }
 
-/// One route of the gateway.
+/// Builds the JSON Schema of a body, registering the types it names in the generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The body a route takes.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestBody {
+    /// None: everything is in the path and the query.
+    Empty,
+    /// `application/json` of this schema.
+    Json(SchemaFn),
+    /// `application/x-www-form-urlencoded` of this schema.
+    Form(SchemaFn),
+}
+
+/// What a route answers on success.
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseBody {
+    /// `204 No Content`.
+    Empty,
+    /// `200` with `application/json` of this schema.
+    Json(SchemaFn),
+}
+
+/// One route of the gateway, with the bodies `/openapi.json` describes.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteInfo {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    /// The body it takes; `None` for `GET` (never a body) and nowhere else.
+    pub request: Option<RequestBody>,
+    /// What it answers on success; `None` when that is not JSON (metrics) or not described.
+    pub response: Option<ResponseBody>,
 }
 
-const fn route(method: &'static str, path: &'static str, access: Access) -> RouteInfo {
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+impl RouteInfo {
+    /// The route, taking a JSON body of type `T`.
+    pub const fn takes<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(RequestBody::Json(schema_of::<T>));
+        self
+    }
+
+    /// The route, taking a form of type `T`.
+    pub const fn takes_form<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(RequestBody::Form(schema_of::<T>));
+        self
+    }
+
+    /// The route, taking no body.
+    pub const fn takes_nothing(mut self) -> Self {
+        self.request = Some(RequestBody::Empty);
+        self
+    }
+
+    /// The route, answering JSON of type `T`.
+    pub const fn returns<T: JsonSchema>(mut self) -> Self {
+        self.response = Some(ResponseBody::Json(schema_of::<T>));
+        self
+    }
+
+    /// The route, answering `204 No Content`.
+    pub const fn returns_nothing(mut self) -> Self {
+        self.response = Some(ResponseBody::Empty);
+        self
+    }
+}
+
+/// A route with no bodies described yet (see [`RouteInfo::takes`] and [`RouteInfo::returns`]).
+pub const fn route(method: &'static str, path: &'static str, access: Access) -> RouteInfo {
     RouteInfo {
         method,
         path,
         access,
+        request: None,
+        response: None,
     }
 }
 
@@ -67,15 +134,22 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 pub const ROUTES: &[RouteInfo] = &[
     route("GET", "/healthz", Access::Public),
     route("GET", "/metrics", Access::Metrics),
-    route("GET", "/v1/models", Access::Invoke),
-    route("POST", "/v1/completions", Access::Invoke),
-    route("POST", "/v1/chat/completions", Access::Invoke),
+    route("GET", "/v1/models", Access::Invoke).returns::<ModelList>(),
+    route("POST", "/v1/completions", Access::Invoke)
+        .takes::<CompletionRequest>()
+        .returns::<CompletionResponse>(),
+    route("POST", "/v1/chat/completions", Access::Invoke)
+        .takes::<ChatRequest>()
+        .returns::<ChatResponse>(),
     route(
         "POST",
         "/serving-endpoints/{name}/invocations",
         Access::Invoke,
-    ),
-    route("POST", "/oauth/token", Access::ClientCredentials),
+    )
+    .takes::<InvocationRequest>()
+    .returns::<InvocationResponse>(),
+    route("POST", "/oauth/token", Access::ClientCredentials)
+        .takes_form::<crate::oauth::TokenForm>(),
     route("GET", "/.well-known/jwks.json", Access::AnyToken),
     route("GET", "/openapi.json", Access::AnyToken),
 ];

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use citadel_audit::{AuditEvent, Outcome, VerifyReport};
 use citadel_core::Privilege;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -52,7 +53,7 @@ impl FromStr for ExportFormat {
 }
 
 /// The result of `audit verify`, printable and serializable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AuditVerification {
     pub intact: bool,
     pub events_verified: u64,

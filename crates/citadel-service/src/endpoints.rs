@@ -27,6 +27,7 @@ use citadel_registry::status::VersionStatus;
 use citadel_store::{
     EndpointChange, EndpointRecord, EndpointRevisionRecord, ModelVersionRecord, Securable, WriteTx,
 };
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -41,7 +42,7 @@ use crate::{Citadel, Context, Error, ModelVersionInfo, Result, SecurableRef};
 const ENDPOINT_VIEW: [Privilege; 2] = [Privilege::Execute, Privilege::Manage];
 
 /// An endpoint as shown to people and programs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EndpointInfo {
     pub name: String,
     pub id: SecurableId,
@@ -50,9 +51,11 @@ pub struct EndpointInfo {
     pub revision: u32,
     pub config: EndpointConfig,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     /// When the current revision was made.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub updated_at: OffsetDateTime,
     /// Every revision, oldest first (filled by `show`; left out of listings).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -60,7 +63,7 @@ pub struct EndpointInfo {
 }
 
 /// One revision of an endpoint's configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EndpointRevisionInfo {
     pub revision: u32,
     /// `create`, `update` or `rollback`.
@@ -69,6 +72,7 @@ pub struct EndpointRevisionInfo {
     pub restored: Option<u32>,
     pub config: EndpointConfig,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     pub created_by: String,
 }

@@ -2,6 +2,7 @@
 //! it (owners hold it).
 
 use citadel_core::{Effect, Privilege, SecurableKind};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -19,7 +20,7 @@ pub struct GrantRequest {
 }
 
 /// A grant as shown, on the securable asked about or inherited from a parent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct GrantInfo {
     pub principal: String,
     pub privilege: Privilege,
@@ -29,6 +30,7 @@ pub struct GrantInfo {
     pub securable: String,
     pub granted_by: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub granted_at: OffsetDateTime,
 }
 

@@ -2,13 +2,14 @@
 
 use citadel_core::principal::validate_principal_name;
 use citadel_core::{Principal, PrincipalKind, Privilege};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// A principal with the names of the groups it belongs to directly or through nesting.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PrincipalSummary {
     #[serde(flatten)]
     pub principal: Principal,

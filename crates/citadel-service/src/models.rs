@@ -12,6 +12,7 @@ use citadel_hub::manifest::{
 };
 use citadel_hub::scan::{FileScan, Verdict};
 use citadel_store::{ModelFileRecord, ModelVersionRecord, Securable, VersionRegistry};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -22,7 +23,7 @@ use crate::securable_ref::create_in_schema;
 use crate::{Citadel, Context, Error, Result, SecurableRef};
 
 /// One file of a model version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelFileInfo {
     pub path: String,
     pub size: u64,
@@ -30,7 +31,7 @@ pub struct ModelFileInfo {
 }
 
 /// A model version as shown to people and programs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelVersionInfo {
     pub model: String,
     pub version: u32,
@@ -45,6 +46,7 @@ pub struct ModelVersionInfo {
     /// The key id of the signature on the manifest.
     pub signed_by: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     pub created_by: String,
     /// `pending_review`, `approved`, `rejected` or `archived`.

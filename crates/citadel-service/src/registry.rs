@@ -5,6 +5,7 @@ use citadel_core::{FullName, Privilege, SecurableKind};
 use citadel_registry::card::{self, CardApproval, ModelCard};
 use citadel_registry::status::VersionStatus;
 use citadel_store::{ApprovalRecord, ModelVersionRecord, Securable, TagRecord};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -46,7 +47,7 @@ impl Decision {
 }
 
 /// A model and its versions at a glance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelSummary {
     pub name: String,
     pub versions: u32,

@@ -3,6 +3,7 @@
 
 use citadel_core::{PrincipalKind, Privilege, TokenId, TokenScope};
 use citadel_store::{NewToken, TokenRecord};
+use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
@@ -11,19 +12,23 @@ use time::OffsetDateTime;
 use crate::{pat, Citadel, Context, Error, Result, SecurableRef};
 
 /// A token as listed: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TokenInfo {
     pub id: TokenId,
     pub principal: String,
     pub name: String,
     pub scope: TokenScope,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     pub last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     pub revoked_at: Option<OffsetDateTime>,
 }
 

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use citadel_guard::GuardrailPolicy;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,7 @@ pub const MAX_QUEUE: u32 = 100_000;
 pub const MAX_IDLE_UNLOAD_SECS: u64 = 30 * 24 * 3600;
 
 /// What an endpoint serves and how. Every revision of an endpoint is one of these.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// The model's full name, `catalog.schema.model` (same catalog as the endpoint).
@@ -49,7 +50,7 @@ pub struct EndpointConfig {
 }
 
 /// One pinned version and its share of requests, in percent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficRoute {
     pub version: u32,
@@ -58,7 +59,7 @@ pub struct TrafficRoute {
 
 /// Requests and tokens per minute, per calling principal and for the whole endpoint. `None`
 /// (written `"unlimited"` in TOML, `null` in JSON) means no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     #[serde(deserialize_with = "limit")]
@@ -72,7 +73,7 @@ pub struct RateLimits {
 }
 
 /// What the inference log keeps of each request.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogPolicy {
     /// The share of successful requests logged, 0 to 1 (refused and failed ones are always kept).
@@ -82,7 +83,7 @@ pub struct LogPolicy {
 }
 
 /// How the inference log keeps prompts and completions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Payloads {
     /// As sent and generated (after the guardrails' masking).
@@ -128,7 +129,7 @@ fn default_idle_unload_secs() -> u64 {
 /// The settings of an endpoint other than its model and traffic, as a `--config` file gives
 /// them. A key or table that is present replaces the current value; within a table that is
 /// present, a key left out takes its default (so `[limits]` with one key resets the others).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSettings {
     pub guardrails: Option<GuardrailPolicy>,

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod batch;
 mod compliance;
+mod control_api;
 mod data;
 mod doctor;
 mod endpoints;
