@@ -398,4 +398,36 @@ fn audit_events_export_and_follow_as_ocsf() {
     let status = follower.wait().unwrap();
     assert!(status.success(), "{status:?}");
     reader.join().unwrap();
+
+    // A reader that goes away ends it cleanly too, at the next event it would have written.
+    let mut follower = spawn_citadel(
+        &home,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "ocsf",
+            "--follow",
+            "--interval",
+            "100ms",
+        ],
+    );
+    let mut stdout = BufReader::new(follower.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_ocsf(&serde_json::from_str(&first).unwrap());
+    drop(stdout);
+    home.admin_ok(&["principal", "create", "user", "amy"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = follower.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export outlived its reader"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
 }
