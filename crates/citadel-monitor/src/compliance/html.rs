@@ -210,7 +210,7 @@ fn drift_chart(out: &mut String, drift: &[DriftSeries]) {
     let labels: Vec<String> = first
         .points
         .iter()
-        .map(|p| super::display_time(p.time))
+        .map(|p| bucket_label(BucketWidth::Hour, p.time))
         .collect();
     let series: Vec<Series> = scored
         .iter()
@@ -222,7 +222,7 @@ fn drift_chart(out: &mut String, drift: &[DriftSeries]) {
         })
         .collect();
     out.push_str(&line_chart(
-        "Drift score by endpoint (each window against the baseline before it)",
+        "Drift score by endpoint, per window (UTC)",
         "score",
         &labels,
         &series,

@@ -148,14 +148,17 @@ fn grid(svg: &mut String, top: f64, unit: &str) {
 
 fn x_labels(svg: &mut String, labels: &[String]) {
     let step = labels.len().div_ceil(MAX_X_LABELS).max(1);
+    let last = labels.len() - 1;
     for (i, label) in labels.iter().enumerate() {
-        if i % step != 0 && i + 1 != labels.len() {
+        // Every step-th label, and the last one, whose neighbour gives way if too close.
+        let shown = i == last || (i % step == 0 && last - i >= step);
+        if !shown {
             continue;
         }
         let anchor = match (labels.len(), i) {
             (1, _) => "middle",
             (_, 0) => "start",
-            (n, i) if i + 1 == n => "end",
+            (_, i) if i == last => "end",
             _ => "middle",
         };
         let _ = write!(
@@ -246,6 +249,16 @@ mod tests {
         let none = line_chart("t", "ms", &[], &[series(Vec::new())]);
         parse_xml(&none);
         assert!(none.contains("no requests in this period"));
+    }
+
+    #[test]
+    fn time_labels_never_crowd_the_last_one() {
+        let labels: Vec<String> = (0..21).map(|i| format!("L{i:02}")).collect();
+        let svg = line_chart("t", "ms", &labels, &[series(vec![Some(1.0); 21])]);
+        let shown: Vec<usize> = (0..21)
+            .filter(|i| svg.contains(&format!(">L{i:02}<")))
+            .collect();
+        assert_eq!(shown, [0, 3, 6, 9, 12, 15, 20]);
     }
 
     #[test]
