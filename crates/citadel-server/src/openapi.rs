@@ -1,13 +1,13 @@
 //! `/openapi.json`: an OpenAPI 3.1 document generated from the route table, so it lists exactly
-//! the routes the router serves, each with the credential it needs, its path parameters, and the
-//! JSON Schemas of its request and response bodies (derived from the Rust types the handlers
-//! parse and return, under `components.schemas`).
+//! the routes the router serves, each with the credential it needs, its path and query
+//! parameters, and the JSON Schemas of its request and response bodies (derived from the Rust
+//! types the handlers parse and return, under `components.schemas`).
 
 use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use crate::routes::{Access, RequestBody, ResponseBody, RouteInfo};
+use crate::routes::{Access, RequestBody, ResponseBody, RouteInfo, SchemaFn};
 
 fn describe(access: Access) -> &'static str {
     match access {
@@ -67,19 +67,25 @@ fn operation(route: &RouteInfo, generator: &mut SchemaGenerator) -> Value {
             _ => json!([{ "bearer": [] }]),
         },
     });
-    let parameters = path_parameters(route.path);
-    if !parameters.is_empty() {
+    let in_path = path_parameters(route.path);
+    if !in_path.is_empty() {
         responses["404"] = json!({ "$ref": "#/components/responses/Error" });
-        operation["parameters"] = parameters
-            .into_iter()
-            .map(|name| {
-                json!({
-                    "name": name, "in": "path", "required": true,
-                    "schema": { "type": "string" },
-                    "description": describe_parameter(name),
-                })
+    }
+    let mut parameters: Vec<Value> = in_path
+        .into_iter()
+        .map(|name| {
+            json!({
+                "name": name, "in": "path", "required": true,
+                "schema": { "type": "string" },
+                "description": describe_parameter(name),
             })
-            .collect();
+        })
+        .collect();
+    if let Some(query) = route.query {
+        parameters.extend(query_parameters(query));
+    }
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
     }
     let body = match route.request {
         Some(RequestBody::Json(schema)) => Some(("application/json", schema(generator))),
@@ -98,6 +104,35 @@ fn operation(route: &RouteInfo, generator: &mut SchemaGenerator) -> Value {
     }
     operation["responses"] = responses;
     operation
+}
+
+/// One query parameter per field of the object `schema` describes, with its own schema and
+/// description (inlined: a parameter's schema stands alone).
+fn query_parameters(schema: SchemaFn) -> Vec<Value> {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
+    let object = schema(&mut generator).to_value();
+    let required = object["required"].as_array().cloned().unwrap_or_default();
+    let Some(properties) = object["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut property = property.clone();
+            let description = property
+                .as_object_mut()
+                .and_then(|p| p.remove("description"))
+                .unwrap_or_else(|| json!(""));
+            json!({
+                "name": name, "in": "query",
+                "required": required.contains(&json!(name)),
+                "schema": property,
+                "description": description,
+            })
+        })
+        .collect()
 }
 
 /// `"204"` for routes that answer without a body, `"200"` otherwise.
@@ -179,11 +214,31 @@ mod tests {
             assert_eq!(public, route.access == Access::Public, "{}", route.path);
             let documented: Vec<&str> = op["parameters"]
                 .as_array()
-                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             assert_eq!(documented, path_parameters(route.path), "{}", route.path);
         }
         assert_eq!(doc["openapi"], "3.1.0");
+        let audit = doc["paths"]["/api/v1/audit"]["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let since = audit.iter().find(|p| p["name"] == "since");
+        assert!(
+            since.is_some_and(|p| p["in"] == "query" && p["required"] == false),
+            "{audit:?}"
+        );
+        let grants = &doc["paths"]["/api/v1/grants"]["get"]["parameters"];
+        let required: Vec<&Value> = grants
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["required"] == true).collect())
+            .unwrap_or_default();
+        assert_eq!(required.len(), 2, "{grants}");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct RouteInfo {
     pub request: Option<RequestBody>,
     /// What it answers on success; `None` when that is not JSON (metrics) or not described.
     pub response: Option<ResponseBody>,
+    /// The query parameters it reads, as the fields of one object.
+    pub query: Option<SchemaFn>,
 }
 
 fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
@@ -112,6 +114,12 @@ impl RouteInfo {
         self
     }
 
+    /// The route, reading the query parameters of type `T`.
+    pub const fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(schema_of::<T>);
+        self
+    }
+
     /// The route, answering `204 No Content`.
     pub const fn returns_nothing(mut self) -> Self {
         self.response = Some(ResponseBody::Empty);
@@ -127,6 +135,7 @@ pub const fn route(method: &'static str, path: &'static str, access: Access) -> 
         access,
         request: None,
         response: None,
+        query: None,
     }
 }
 

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use citadel_audit::AuditEvent;
 use citadel_service::{AuditFilter, AuditVerification};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -17,7 +18,7 @@ use crate::state::Gateway;
 const DEFAULT_LIMIT: u32 = 100;
 
 /// `GET /api/v1/audit?principal=&action=&securable=&outcome=&since=&until=&limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AuditQuery {
     /// The acting principal's name.
@@ -30,9 +31,11 @@ pub(super) struct AuditQuery {
     outcome: Option<String>,
     /// RFC 3339.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     since: Option<OffsetDateTime>,
     /// RFC 3339.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
     until: Option<OffsetDateTime>,
     /// The most recent this many events (1 to 100,000; 100 when left out).
     limit: Option<u32>,

@@ -16,10 +16,12 @@ use crate::extract::JsonBody;
 use crate::state::Gateway;
 
 /// A securable, as `GET /api/v1/grants?securable_type=&name=` names it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Securable {
+    /// `metastore`, `catalog`, `schema`, `dataset`, `model`, `endpoint` or `secret_scope`.
     securable_type: SecurableKind,
+    /// `metastore`, `CATALOG`, `CATALOG.SCHEMA` or `CATALOG.SCHEMA.OBJECT`, as the type needs.
     name: String,
 }
 

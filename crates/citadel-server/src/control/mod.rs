@@ -45,14 +45,18 @@ pub const ROUTES: &[RouteInfo] = &[
     control("DELETE", "/api/v1/groups/{group}/members/{member}")
         .takes_nothing()
         .returns_nothing(),
-    control("GET", "/api/v1/tokens").returns::<Vec<citadel_service::TokenInfo>>(),
+    control("GET", "/api/v1/tokens")
+        .query::<tokens::TokenOwner>()
+        .returns::<Vec<citadel_service::TokenInfo>>(),
     control("POST", "/api/v1/tokens")
         .takes::<tokens::CreateToken>()
         .returns::<tokens::CreatedToken>(),
     control("DELETE", "/api/v1/tokens/{id}")
         .takes_nothing()
         .returns_nothing(),
-    control("GET", "/api/v1/grants").returns::<Vec<citadel_service::GrantInfo>>(),
+    control("GET", "/api/v1/grants")
+        .query::<grants::Securable>()
+        .returns::<Vec<citadel_service::GrantInfo>>(),
     control("POST", "/api/v1/grants")
         .takes::<grants::GrantBody>()
         .returns_nothing(),
@@ -61,6 +65,7 @@ pub const ROUTES: &[RouteInfo] = &[
         .returns_nothing(),
     control("GET", "/api/v1/models").returns::<Vec<citadel_service::ModelSummary>>(),
     control("GET", "/api/v1/models/{model}/versions")
+        .query::<models::VersionFilter>()
         .returns::<Vec<citadel_service::ModelVersionInfo>>(),
     control("GET", "/api/v1/models/{model}/versions/{version}")
         .returns::<citadel_service::ModelVersionInfo>(),
@@ -87,7 +92,9 @@ pub const ROUTES: &[RouteInfo] = &[
     control("DELETE", "/api/v1/endpoints/{endpoint}")
         .takes_nothing()
         .returns_nothing(),
-    control("GET", "/api/v1/audit").returns::<Vec<citadel_audit::AuditEvent>>(),
+    control("GET", "/api/v1/audit")
+        .query::<audit::AuditQuery>()
+        .returns::<Vec<citadel_audit::AuditEvent>>(),
     control("GET", "/api/v1/audit/verify").returns::<citadel_service::AuditVerification>(),
 ];
 

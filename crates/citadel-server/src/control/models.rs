@@ -16,7 +16,7 @@ use crate::extract::JsonBody;
 use crate::state::Gateway;
 
 /// `GET /api/v1/models/{model}/versions?status=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VersionFilter {
     /// Only versions with this status: `pending_review` lists what awaits approval.

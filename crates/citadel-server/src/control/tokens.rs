@@ -49,9 +49,11 @@ impl std::fmt::Debug for CreatedToken {
 }
 
 /// `GET /api/v1/tokens?principal=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TokenOwner {
+    /// Whose tokens: the caller's when left out; another principal's needs `MANAGE` on the
+    /// metastore.
     principal: Option<String>,
 }
 

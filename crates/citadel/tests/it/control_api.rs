@@ -281,6 +281,19 @@ fn tokens_and_grants_over_the_api_are_audited_and_the_secret_is_shown_once() {
         let again = call(&app, "DELETE", &path, &admin, None).await;
         assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
 
+        // The document describes what was sent and received, from the same types.
+        let doc = ok(&app, "GET", "/openapi.json", &admin, None, StatusCode::OK).await;
+        let doc = doc.json();
+        let create = &doc["paths"]["/api/v1/tokens"]["post"];
+        assert_eq!(
+            create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/CreateToken"
+        );
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["CreateToken"]["properties"]["ttl_seconds"].is_object());
+        assert!(schemas["TokenInfo"]["properties"].get("token").is_none());
+        assert!(doc["paths"]["/api/v1/tokens/{id}"]["delete"]["responses"]["204"].is_object());
+
         // Every write is in the audit log, by the admin, as a success.
         let events = audited(&app, &admin, "*").await;
         for action in [
