@@ -187,6 +187,43 @@ fn tokens_and_grants_over_the_api_are_audited_and_the_secret_is_shown_once() {
         let admin_name = me.json()["principal"].as_str().unwrap().to_owned();
         assert_eq!(me.json()["credential"]["kind"], "personal_access_token");
 
+        // A JWT from client credentials says so, with its client.
+        let body = json!({"kind": "service_principal", "name": "ops-bot"});
+        ok(
+            &app,
+            "POST",
+            "/api/v1/principals",
+            &admin,
+            Some(body),
+            StatusCode::OK,
+        )
+        .await;
+        let client: Value = serde_json::from_str(&home.admin_ok(&[
+            "oauth", "client", "create", "ops-bot", "--scope", "control", "--json",
+        ]))
+        .unwrap();
+        let client_id = client["client_id"].as_str().unwrap();
+        let form_body = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={}",
+            client["client_secret"].as_str().unwrap()
+        );
+        let form = Some("application/x-www-form-urlencoded");
+        let issued = send(
+            &app,
+            "POST",
+            "/oauth/token",
+            "",
+            form,
+            form_body.into_bytes(),
+        )
+        .await;
+        assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+        let jwt = issued.json()["access_token"].as_str().unwrap().to_owned();
+        let me = ok(&app, "GET", "/api/v1/whoami", &jwt, None, StatusCode::OK).await;
+        let credential = &me.json()["credential"];
+        assert_eq!(credential["kind"], "oauth_jwt", "{credential}");
+        assert_eq!(credential["client_id"], client_id);
+
         // A token created over the API works, and its secret is in that one response only.
         let body = json!({"kind": "user", "name": "dana"});
         ok(
