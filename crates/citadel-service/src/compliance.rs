@@ -48,9 +48,6 @@ impl Citadel {
         }
         let period = Period { since, until };
         let activity = self.inference_activity(period).await?;
-        let authentication = self
-            .authentication_section(period, &activity.unauthenticated)
-            .await?;
         let (traffic, mut notes) = activity.into_traffic();
         let (drift, drift_notes) = self.drift_series(period).await?;
         notes.extend(drift_notes);
@@ -61,7 +58,7 @@ impl Citadel {
             self.approvals_section().await?,
             self.endpoints_section().await?,
             self.secret_reads_section(period).await?,
-            authentication,
+            self.authentication_section(period).await?,
             self.alerts_section(ctx, period).await?,
             self.datasets_section(until).await?,
             self.retention_section().await?,

@@ -1,6 +1,6 @@
-//! Activity in the report's period: secret reads and failed authentications from the audit log,
-//! and the gateway's inference log (its requests for the charts, its refused credentials by
-//! client address).
+//! Activity in the report's period: secret reads, and failed authentications by credential owner
+//! (and, for the gateway, client address), from the audit log; the gateway's requests from the
+//! inference log, for the charts.
 
 use std::collections::BTreeMap;
 
@@ -23,8 +23,6 @@ const PAGE_ROWS: u32 = 5_000;
 /// What the inference log says about the period.
 pub(super) struct InferenceActivity {
     pub requests: Vec<Request>,
-    /// Requests refused for a missing or bad credential (HTTP 401), by client address.
-    pub unauthenticated: BTreeMap<String, u64>,
 }
 
 /// Counts of one principal's secret reads.
@@ -111,31 +109,26 @@ impl Citadel {
         ))
     }
 
-    pub(super) async fn authentication_section(
-        &self,
-        period: Period,
-        gateway: &BTreeMap<String, u64>,
-    ) -> Result<Section> {
+    pub(super) async fn authentication_section(&self, period: Period) -> Result<Section> {
         // (plane, source) → (count, the reasons given)
         let mut by_source: BTreeMap<(&str, String), (u64, Vec<String>)> = BTreeMap::new();
         for event in self.audit_events("auth.authenticate", period).await? {
             if event.outcome != Outcome::Denied {
                 continue;
             }
-            let source = self.credential_owner(&event).await?;
-            let entry = by_source.entry(("control", source)).or_default();
+            let owner = self.credential_owner(&event).await?;
+            // The gateway records the client's address with each refusal it audits.
+            let key = match event.params.get("client_addr").and_then(|a| a.as_str()) {
+                Some(address) => ("gateway", format!("{owner} from {address}")),
+                None => ("control", owner),
+            };
+            let entry = by_source.entry(key).or_default();
             entry.0 += 1;
             if let Some(reason) = event.reason {
                 if !entry.1.contains(&reason) {
                     entry.1.push(reason);
                 }
             }
-        }
-        for (address, count) in gateway {
-            by_source.insert(
-                ("gateway", format!("client {address}")),
-                (*count, vec!["HTTP 401 from the gateway".to_owned()]),
-            );
         }
         let total: u64 = by_source.values().map(|(n, _)| n).sum();
         let mut findings: Vec<Finding> = by_source
@@ -213,7 +206,6 @@ impl Citadel {
     pub(super) async fn inference_activity(&self, period: Period) -> Result<InferenceActivity> {
         let mut activity = InferenceActivity {
             requests: Vec::new(),
-            unauthenticated: BTreeMap::new(),
         };
         for endpoint in self.store.endpoints().await? {
             let mut after = None;
@@ -249,13 +241,6 @@ impl InferenceActivity {
             "denied" => RequestOutcome::Denied,
             _ => RequestOutcome::Other,
         };
-        if outcome == RequestOutcome::Denied && record.http_status == 401 {
-            let address = record
-                .client_addr
-                .clone()
-                .unwrap_or_else(|| "unknown address".to_owned());
-            *self.unauthenticated.entry(address).or_default() += 1;
-        }
         self.requests.push(Request {
             time: record.time,
             latency_ms: record.latency_ms,
