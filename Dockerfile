@@ -5,6 +5,9 @@
 #   docker build -t citadel .
 #   docker run --rm --read-only -v citadel-home:/var/lib/citadel citadel init
 #   docker run --rm --read-only -v citadel-home:/var/lib/citadel citadel doctor
+#   docker run --rm --read-only -v citadel-home:/var/lib/citadel citadel tls init
+#   docker run -d --read-only -v citadel-home:/var/lib/citadel -p 8443:8443 citadel \
+#       serve --listen 0.0.0.0:8443
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -23,7 +26,8 @@ COPY --from=build /out/citadel /usr/local/bin/citadel
 USER 10001:10001
 ENV CITADEL_HOME=/var/lib/citadel
 VOLUME ["/var/lib/citadel"]
-# Until the gateway's /healthz exists, the check is only that the binary runs.
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["citadel", "--version"]
+EXPOSE 8443
+# The gateway's /healthz over TLS, trusting the home's CA (HOME/tls/ca.crt) when there is one.
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["citadel", "health"]
 ENTRYPOINT ["citadel"]
 CMD ["--help"]

@@ -138,13 +138,13 @@ pub enum Command {
     /// Query, verify and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Monitors over endpoint traffic: drift against a baseline.
-    #[command(subcommand)]
-    Monitor(monitor::MonitorCommand),
     /// The compliance report: controls checked against the home's state and activity, as
     /// Markdown, HTML with charts, or JSON.
     #[command(subcommand)]
     Compliance(compliance::ComplianceCommand),
+    /// Monitors over endpoint traffic: drift against a baseline.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
     /// Generate text with a local model folder (and optionally a PEFT adapter).
     Generate(generate::GenerateArgs),
     /// Fine-tune a local model folder with LoRA on a JSONL dataset.
@@ -180,6 +180,8 @@ pub enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Serve the OpenAI-compatible gateway and the control API over TLS.
     Serve(serve::ServeArgs),
+    /// Check that a running gateway answers /healthz over TLS (for container health checks).
+    Health(serve::HealthArgs),
     /// Local TLS material for development: `citadel tls init`.
     #[command(subcommand)]
     Tls(serve::TlsCommand),
@@ -263,8 +265,8 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Artifact(cmd) => artifact::run(&global, cmd).await,
         Command::Alerts(cmd) => alerts::run(&global, cmd).await,
         Command::Audit(cmd) => audit::run(&global, cmd).await,
-        Command::Monitor(cmd) => monitor::run(&global, cmd).await,
         Command::Compliance(cmd) => compliance::run(&global, cmd).await,
+        Command::Monitor(cmd) => monitor::run(&global, cmd).await,
         Command::Secrets(cmd) => secrets::run(&global, cmd).await,
         Command::Data(cmd) => data::run(&global, cmd).await,
         Command::Model(cmd) => model::run(&global, cmd).await,
@@ -291,6 +293,7 @@ async fn dispatch(global: GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Batch(cmd) => batch::run(&global, cmd).await,
         Command::Quickstart(args) => quickstart::run(&global, args).await,
         Command::Serve(args) => serve::run(&global, args).await,
+        Command::Health(args) => serve::run_health(&global, args).await,
         Command::Lineage { spec } => {
             let json = global.json;
             session::with_context(&global, |citadel, ctx| async move {

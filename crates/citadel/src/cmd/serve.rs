@@ -1,5 +1,5 @@
-//! `citadel serve` (the gateway over TLS) and `citadel tls init` (a local CA and certificate for
-//! development).
+//! `citadel serve` (the gateway over TLS), `citadel health` (a probe of a running gateway, for
+//! container health checks) and `citadel tls init` (a local CA and certificate for development).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +41,67 @@ pub enum TlsCommand {
         #[arg(long = "name", value_name = "NAME")]
         names: Vec<String>,
     },
+}
+
+/// Check that a running gateway answers `/healthz` over TLS; exits non-zero when it does not.
+///
+/// Examples:
+///   citadel health
+///   citadel health --url https://gateway.internal:8443/healthz --cacert /etc/citadel/ca.crt
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The health route to probe.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://127.0.0.1:8443/healthz"
+    )]
+    pub url: reqwest::Url,
+    /// A CA certificate (PEM) to trust besides the system's [default: HOME/tls/ca.crt when present].
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timeout: u64,
+}
+
+/// Runs `citadel health`.
+pub async fn run_health(global: &GlobalArgs, args: HealthArgs) -> anyhow::Result<()> {
+    let home = Home::resolve(global.home.clone());
+    let local_ca = home.root().join("tls").join("ca.crt");
+    let cacert = args
+        .cacert
+        .or_else(|| local_ca.exists().then_some(local_ca));
+    let mut client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(args.timeout))
+        .https_only(true);
+    if let Some(path) = &cacert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+        client = client.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?,
+        );
+    }
+    let response = client
+        .build()?
+        .get(args.url.clone())
+        .send()
+        .await
+        .with_context(|| format!("the gateway at {} does not answer", args.url))?;
+    let status = response.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "the gateway at {} answered {status}",
+        args.url
+    );
+    if global.json {
+        return super::output::json(
+            &serde_json::json!({ "url": args.url.as_str(), "status": status.as_u16() }),
+        );
+    }
+    println!("healthy: {} answered {status}", args.url);
+    Ok(())
 }
 
 /// Runs `citadel serve` until Ctrl-C or SIGTERM.
