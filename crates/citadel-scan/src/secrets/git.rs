@@ -1,319 +1,429 @@
-//! History scans: the lines every commit reachable from any ref added, read from the `git`
-//! executable's patch output (`git log -p --all -U0`, merges against their first parent), so a
-//! secret deleted by a later commit is still found, with the commit that added it.
+//! History scans, read with gitoxide (`gix`: read-only, no network, no `git` executable): every
+//! commit reachable from any ref (HEAD, branches, tags, remotes, …) once, each compared with its
+//! first parent (a root commit with the empty tree), and the lines it added scanned, so a secret a
+//! later commit deleted is still found, with the commit that added it.
 //!
-//! (The pure-Rust `gix` was measured first: with the features a history walk and tree/blob diffs
-//! need it added about four minutes to a clean build on two cores, so the `git` executable it is.)
+//! As `git log -M` does, a file renamed as is adds nothing and a file renamed with edits (at least
+//! half of it kept) adds only its edited lines. A merge adds only the lines that none of its
+//! parents has: what the merge itself brought (a conflict resolution, an evil merge); the rest is
+//! reported with the commits that wrote it, never twice. Commits are diffed and scanned in
+//! parallel, one repository handle per thread.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::rc::Rc;
 
+use gix::bstr::{BString, ByteSlice};
+use gix::diff::tree::recorder::Change;
+use gix::objs::TreeRefIter;
+use gix::ObjectId;
+use imara_diff::{Algorithm, Diff, InternedInput};
 use rayon::prelude::*;
 
 use super::engine::{scan_fragment, CommitInfo, Origin};
+use super::walk::{BINARY_SNIFF, MAX_FILE};
 use super::{sort_findings, RuleSet, ScanStats, SecretFinding};
 use crate::{Result, ScanError};
 
-/// Fragments are scanned in parallel batches of about this many bytes.
-const BATCH_BYTES: usize = 8 << 20;
+/// Renames with edits are looked for while a commit's added × deleted files stay within this
+/// (beyond it, as past git's rename limit, added files count as new).
+const MAX_RENAME_PAIRS: usize = 10_000;
+/// Bytes of decoded objects each thread keeps (trees come back as the next commit's parent).
+const OBJECT_CACHE: usize = 16 << 20;
 
-/// A block of consecutive lines one commit added to one file.
-#[derive(Debug)]
-struct Fragment {
-    commit: Arc<CommitInfo>,
-    path: Arc<str>,
-    first_line: u64,
-    content: Vec<u8>,
-}
-
-/// Scans every commit reachable from any ref (HEAD, branches, tags, …): the lines each commit
-/// added relative to its first parent (all of a root commit's files), as `gitleaks git` does.
-/// Findings carry the commit id, author (`Name <email>`), author date and the path in that
-/// commit. Needs the `git` executable.
+/// Scans every commit reachable from any ref (HEAD, branches, tags, remotes, …): the lines each
+/// commit added relative to its first parent (all of a root commit's files), as `gitleaks git`
+/// does. Findings carry the commit id, author (`Name <email>`), author date (ISO 8601) and the
+/// path and line in that commit. Binary blobs and blobs over 50 MB are skipped. `repo` is the
+/// repository's work tree, its git folder, or any folder inside them; a repository without
+/// commits gives no findings.
 pub fn scan_git_history(rules: &RuleSet, repo: &Path) -> Result<(Vec<SecretFinding>, ScanStats)> {
-    let check = git(repo)
-        .args(["rev-parse", "--git-dir"])
-        .output()
-        .map_err(|e| ScanError::Git(format!("cannot run git: {e}")))?;
-    if !check.status.success() {
-        return Err(ScanError::Git(format!(
-            "{}: not a git repository ({})",
-            repo.display(),
-            String::from_utf8_lossy(&check.stderr).trim()
-        )));
-    }
-    let mut child = git(repo)
-        .args([
-            "-c",
-            "core.quotePath=true",
-            "-c",
-            "log.showSignature=false",
-            "log",
-            "--all",
-            "--root",
-            "-p",
-            "-U0",
-            "-M",
-            "--diff-merges=first-parent",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--src-prefix=a/",
-            "--dst-prefix=b/",
-            "--format=%x01%H%x02%an <%ae>%x02%aI",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ScanError::Git(format!("cannot run git: {e}")))?;
-    let stderr = child.stderr.take().map(|mut err| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            // Best effort: the message only decorates a failure.
-            let _ = err.read_to_string(&mut text);
-            text
-        })
-    });
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| ScanError::Git("git produced no output pipe".into()))?;
-    let mut parser = PatchParser::default();
+    let shared = open(repo)?;
+    let commits = reachable_commits(&thread_repo(&shared))?;
+    let per_commit: Vec<(Vec<SecretFinding>, ScanStats)> = commits
+        .par_iter()
+        .map_init(
+            || thread_repo(&shared),
+            |repo, id| scan_commit(rules, repo, *id),
+        )
+        .collect::<Result<_>>()?;
     let mut findings = Vec::new();
-    let read = parser.run(BufReader::with_capacity(1 << 20, stdout), |batch| {
-        findings.extend(scan_batch(rules, batch));
-    });
-    let status = child
-        .wait()
-        .map_err(|e| ScanError::Git(format!("waiting for git: {e}")))?;
-    let err_text = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-    read.map_err(|e| ScanError::Git(format!("reading git log: {e}")))?;
-    if !status.success() {
-        return Err(ScanError::Git(format!(
-            "git log failed ({status}): {}",
-            err_text.trim()
-        )));
+    let mut stats = ScanStats::default();
+    for (found, s) in per_commit {
+        findings.extend(found);
+        stats.files += s.files;
+        stats.bytes += s.bytes;
+        stats.skipped_binary += s.skipped_binary;
+        stats.skipped_large += s.skipped_large;
     }
     sort_findings(&mut findings);
-    // A path-only rule reports a file once per commit, however many hunks it has.
+    // A path-only rule reports a file once per commit, however many blocks of lines it added.
     findings.dedup();
-    Ok((findings, parser.stats))
+    Ok((findings, stats))
 }
 
-/// `git -C repo` with the environment a hook may have set removed.
-fn git(repo: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(repo);
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_NAMESPACE",
-        "GIT_EXTERNAL_DIFF",
-        "GIT_DIFF_OPTS",
-        "GIT_PAGER",
-    ] {
-        cmd.env_remove(var);
+fn git_error(what: &str, e: impl std::fmt::Display) -> ScanError {
+    ScanError::Git(format!("{what}: {e}"))
+}
+
+/// Finds the repository holding `path`, reading its own configuration only: no environment
+/// (`GIT_DIR` and the like a hook may have set), no user or system configuration.
+fn open(path: &Path) -> Result<gix::ThreadSafeRepository> {
+    let options = gix::open::Options::isolated();
+    let trust = gix::sec::trust::Mapping {
+        full: options.clone(),
+        reduced: options,
+    };
+    gix::ThreadSafeRepository::discover_opts(path, Default::default(), trust)
+        .map_err(|e| ScanError::Git(format!("{}: not a git repository ({e})", path.display())))
+}
+
+fn thread_repo(shared: &gix::ThreadSafeRepository) -> gix::Repository {
+    let mut repo = shared.to_thread_local();
+    repo.object_cache_size_if_unset(OBJECT_CACHE);
+    repo
+}
+
+/// Every commit reachable from HEAD or any ref, once each (annotated tags peeled; tags of trees
+/// or blobs name no commit).
+fn reachable_commits(repo: &gix::Repository) -> Result<Vec<ObjectId>> {
+    let mut tips = Vec::new();
+    // An unborn HEAD names no commit yet.
+    if let Ok(head) = repo.head_id() {
+        tips.push(head.detach());
     }
-    cmd
-}
-
-fn scan_batch(rules: &RuleSet, batch: Vec<Fragment>) -> Vec<SecretFinding> {
-    batch
-        .par_iter()
-        .flat_map_iter(|f| {
-            let mut out = Vec::new();
-            let origin = Origin {
-                path: &f.path,
-                commit: Some(&f.commit),
-            };
-            scan_fragment(rules, &origin, &f.content, f.first_line, &mut out);
-            out
+    let platform = repo
+        .references()
+        .map_err(|e| git_error("listing refs", e))?;
+    let refs = platform
+        .all()
+        .and_then(|refs| refs.peeled())
+        .map_err(|e| git_error("listing refs", e))?;
+    for reference in refs {
+        let reference = reference.map_err(|e| git_error("reading a ref", e))?;
+        if let Some(id) = reference.try_id() {
+            tips.push(id.detach());
+        }
+    }
+    tips.sort_unstable();
+    tips.dedup();
+    tips.retain(|id| {
+        repo.find_header(*id)
+            .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
+    });
+    if tips.is_empty() {
+        return Ok(Vec::new());
+    }
+    repo.rev_walk(tips)
+        .all()
+        .map_err(|e| git_error("walking history", e))?
+        .map(|info| {
+            info.map(|i| i.id)
+                .map_err(|e| git_error("walking history", e))
         })
         .collect()
 }
 
-/// A streaming parser of `git log -p -U0` output.
-#[derive(Debug, Default)]
-struct PatchParser {
-    stats: ScanStats,
-    commit: Option<Arc<CommitInfo>>,
-    /// The current file's new path (`None` for deletions and before `+++`).
-    path: Option<Arc<str>>,
-    /// Whether the current file already counted in `stats.files`.
-    counted: bool,
-    /// Lines still expected in the current hunk: (removed, added).
-    remaining: (u64, u64),
-    hunk: Option<Fragment>,
-    batch: Vec<Fragment>,
-    batch_bytes: usize,
+/// A file a commit wrote: its path, new blob, and the blob it replaced (a modification or a
+/// rename with edits) or `None` (a new file).
+struct FileChange {
+    path: BString,
+    new: ObjectId,
+    old: Option<ObjectId>,
 }
 
-impl PatchParser {
-    fn run(
-        &mut self,
-        mut input: impl BufRead,
-        mut flush: impl FnMut(Vec<Fragment>),
-    ) -> std::io::Result<()> {
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
+fn scan_commit(
+    rules: &RuleSet,
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<(Vec<SecretFinding>, ScanStats)> {
+    let what = format!("commit {id}");
+    let err = |e: gix::Error| git_error(&what, e);
+    let commit = repo.find_commit(id).map_err(err)?;
+    let info = commit_info(&commit).map_err(err)?;
+    let tree = commit.tree().map_err(err)?;
+    // A shallow clone's boundary commits lack their parents: they count as roots.
+    let parent_trees = commit
+        .parent_ids()
+        .filter(|p| repo.has_object(p))
+        .map(|p| p.object().and_then(|o| o.peel_to_tree()))
+        .collect::<gix::Result<Vec<_>>>()
+        .map_err(err)?;
+
+    let mut recorder = gix::diff::tree::Recorder::default();
+    let kind = repo.object_hash();
+    let old = parent_trees.first().map_or(&[][..], |t| &t.data[..]);
+    gix::diff::tree(
+        TreeRefIter::from_bytes(old, kind),
+        TreeRefIter::from_bytes(&tree.data, kind),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )
+    .map_err(|e| git_error(&what, e))?;
+
+    let mut files = Vec::new();
+    let mut added = Vec::new();
+    let mut deleted = Vec::new();
+    for change in recorder.records {
+        match change {
+            Change::Addition {
+                entry_mode,
+                oid,
+                path,
+                ..
+            } if entry_mode.is_blob_or_symlink() => added.push((oid, path)),
+            Change::Deletion {
+                entry_mode, oid, ..
+            } if entry_mode.is_blob_or_symlink() => deleted.push(oid),
+            Change::Modification {
+                previous_entry_mode,
+                previous_oid,
+                entry_mode,
+                oid,
+                path,
+            } => match (
+                previous_entry_mode.is_blob_or_symlink(),
+                entry_mode.is_blob_or_symlink(),
+            ) {
+                (true, true) => files.push(FileChange {
+                    path,
+                    new: oid,
+                    old: Some(previous_oid),
+                }),
+                (false, true) => added.push((oid, path)),
+                (true, false) => deleted.push(previous_oid),
+                (false, false) => {}
+            },
+            // Trees (their files come on their own), submodules.
+            _ => {}
+        }
+    }
+    // A file a global allowlist drops by its path is never read (nor counted).
+    files.retain(|f| !rules.global_skips_path(&f.path.to_str_lossy()));
+    added.retain(|(_, path)| !rules.global_skips_path(&path.to_str_lossy()));
+
+    let mut blobs = Blobs {
+        repo,
+        loaded: HashMap::new(),
+    };
+    // Renamed as is: nothing added.
+    let deleted_ids: HashSet<ObjectId> = deleted.iter().copied().collect();
+    let added_ids: HashSet<ObjectId> = added.iter().map(|(id, _)| *id).collect();
+    added.retain(|(id, _)| !deleted_ids.contains(id));
+    deleted.retain(|id| !added_ids.contains(id));
+    let renamed_from = if !added.is_empty()
+        && !deleted.is_empty()
+        && added.len() * deleted.len() <= MAX_RENAME_PAIRS
+    {
+        pair_renames(&mut blobs, &added, &deleted).map_err(err)?
+    } else {
+        vec![None; added.len()]
+    };
+    files.extend(
+        added
+            .into_iter()
+            .zip(renamed_from)
+            .map(|((new, path), old)| FileChange { path, new, old }),
+    );
+
+    let mut stats = ScanStats::default();
+    let mut found = Vec::new();
+    for file in files {
+        let content = match blobs.get(file.new).map_err(err)? {
+            Blob::Text(text) => text,
+            Blob::Binary => {
+                stats.skipped_binary += 1;
+                continue;
+            }
+            Blob::Large => {
+                stats.skipped_large += 1;
+                continue;
+            }
+        };
+        let starts = line_starts(&content);
+        let mut lines = match file.old {
+            Some(old) => match blobs.get(old).map_err(err)? {
+                Blob::Text(old) => added_lines(&old, &content),
+                Blob::Binary | Blob::Large => vec![true; starts.len() - 1],
+            },
+            None => vec![true; starts.len() - 1],
+        };
+        // A merge: only the lines its other parents lack too.
+        for other in parent_trees.iter().skip(1) {
+            if !lines.contains(&true) {
                 break;
             }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
-            self.line(&line);
-            if self.batch_bytes >= BATCH_BYTES {
-                self.batch_bytes = 0;
-                flush(std::mem::take(&mut self.batch));
+            let entry = other
+                .lookup_entry(file.path.split(|&b| b == b'/'))
+                .map_err(err)?;
+            let Some(entry) = entry.filter(|e| e.mode().is_blob_or_symlink()) else {
+                continue;
+            };
+            if entry.object_id() == file.new {
+                lines.fill(false);
+            } else if let Blob::Text(theirs) = blobs.get(entry.object_id()).map_err(err)? {
+                for (line, new) in lines.iter_mut().zip(added_lines(&theirs, &content)) {
+                    *line &= new;
+                }
             }
         }
-        self.end_hunk();
-        flush(std::mem::take(&mut self.batch));
-        Ok(())
+        let path = file.path.to_str_lossy();
+        let origin = Origin {
+            path: &path,
+            commit: Some(&info),
+        };
+        let mut any = false;
+        for block in added_blocks(&lines) {
+            let bytes = &content[starts[block.start]..starts[block.end]];
+            any = true;
+            stats.bytes += bytes.len() as u64;
+            scan_fragment(rules, &origin, bytes, block.start as u64 + 1, &mut found);
+        }
+        stats.files += u64::from(any);
     }
+    Ok((found, stats))
+}
 
-    fn line(&mut self, line: &[u8]) {
-        if self.remaining != (0, 0) {
-            match line.first() {
-                Some(b'+') if self.remaining.1 > 0 => {
-                    self.remaining.1 -= 1;
-                    if let Some(h) = &mut self.hunk {
-                        h.content.extend_from_slice(&line[1..]);
-                        h.content.push(b'\n');
-                    }
-                    return;
-                }
-                Some(b'-') if self.remaining.0 > 0 => {
-                    self.remaining.0 -= 1;
-                    return;
-                }
-                Some(b'\\') => return,
-                // Anything else ends a malformed hunk early.
-                _ => self.remaining = (0, 0),
-            }
+fn commit_info(commit: &gix::Commit<'_>) -> gix::Result<CommitInfo> {
+    let author = commit.author()?;
+    let date = author
+        .time()
+        .map(|t| t.format_or_unix(gix::date::time::format::ISO8601_STRICT))
+        .unwrap_or_default();
+    let author = author.trim();
+    Ok(CommitInfo {
+        id: commit.id.to_string(),
+        author: format!("{} <{}>", author.name, author.email),
+        date,
+    })
+}
+
+/// A blob as the scan sees it.
+#[derive(Clone)]
+enum Blob {
+    Text(Rc<[u8]>),
+    /// A NUL byte in the first 8 KiB.
+    Binary,
+    /// Over 50 MB (never read).
+    Large,
+}
+
+/// The blobs one commit's scan read.
+struct Blobs<'r> {
+    repo: &'r gix::Repository,
+    loaded: HashMap<ObjectId, Blob>,
+}
+
+impl Blobs<'_> {
+    fn get(&mut self, id: ObjectId) -> gix::Result<Blob> {
+        if let Some(blob) = self.loaded.get(&id) {
+            return Ok(blob.clone());
         }
-        if let Some(rest) = line.strip_prefix(b"\x01") {
-            self.end_hunk();
-            let mut parts = rest.split(|&b| b == 0x02);
-            let id = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            let author = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            let date = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-            self.commit = Some(Arc::new(CommitInfo { id, author, date }));
-            self.path = None;
-        } else if line.starts_with(b"diff --git ") || line.starts_with(b"diff --cc ") {
-            self.end_hunk();
-            self.path = None;
-            self.counted = false;
-        } else if line.starts_with(b"Binary files ") {
-            self.stats.skipped_binary += 1;
-        } else if let Some(p) = line.strip_prefix(b"+++ ") {
-            self.path = if p == b"/dev/null" {
-                None
+        let blob = if self.repo.find_header(id)?.size() > MAX_FILE {
+            Blob::Large
+        } else {
+            let data = self.repo.find_blob(id)?.take_data();
+            let sniff = data.len().min(BINARY_SNIFF as usize);
+            if memchr::memchr(0, &data[..sniff]).is_some() {
+                Blob::Binary
             } else {
-                let p = unquote(p);
-                let p = p.strip_prefix(b"b/").unwrap_or(&p);
-                Some(Arc::from(String::from_utf8_lossy(p).as_ref()))
-            };
-        } else if line.starts_with(b"@@ ") {
-            self.end_hunk();
-            let Some((old, new)) = parse_hunk_header(line) else {
-                return;
-            };
-            self.remaining = (old.1, new.1);
-            if new.1 > 0 {
-                if let (Some(commit), Some(path)) = (&self.commit, &self.path) {
-                    self.hunk = Some(Fragment {
-                        commit: Arc::clone(commit),
-                        path: Arc::clone(path),
-                        first_line: new.0.max(1),
-                        content: Vec::new(),
-                    });
-                }
+                Blob::Text(Rc::from(data))
             }
-        }
-    }
-
-    fn end_hunk(&mut self) {
-        self.remaining = (0, 0);
-        let Some(h) = self.hunk.take() else { return };
-        if h.content.is_empty() {
-            return;
-        }
-        if !self.counted {
-            self.counted = true;
-            self.stats.files += 1;
-        }
-        self.stats.bytes += h.content.len() as u64;
-        self.batch_bytes += h.content.len();
-        self.batch.push(h);
+        };
+        self.loaded.insert(id, blob.clone());
+        Ok(blob)
     }
 }
 
-/// `@@ -a[,b] +c[,d] @@` → ((a, b), (c, d)); an omitted count is 1.
-fn parse_hunk_header(line: &[u8]) -> Option<((u64, u64), (u64, u64))> {
-    let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.split(' ').skip(1);
-    let old = parse_range(fields.next()?.strip_prefix('-')?)?;
-    let new = parse_range(fields.next()?.strip_prefix('+')?)?;
-    Some((old, new))
-}
-
-fn parse_range(s: &str) -> Option<(u64, u64)> {
-    match s.split_once(',') {
-        Some((start, count)) => Some((start.parse().ok()?, count.parse().ok()?)),
-        None => Some((s.parse().ok()?, 1)),
-    }
-}
-
-/// Undoes git's C-style quoting of a path (`"a\tb\303\251"`); unquoted paths pass through.
-fn unquote(p: &[u8]) -> Vec<u8> {
-    let Some(inner) = p.strip_prefix(b"\"").and_then(|p| p.strip_suffix(b"\"")) else {
-        return p.to_vec();
-    };
-    let mut out = Vec::with_capacity(inner.len());
-    let mut i = 0;
-    while i < inner.len() {
-        let b = inner[i];
-        i += 1;
-        if b != b'\\' || i >= inner.len() {
-            out.push(b);
+/// For each added file, the deleted file it was renamed from with edits, if any: the most similar
+/// deleted text file that at least half of it still matches (each deleted file used once).
+fn pair_renames(
+    blobs: &mut Blobs<'_>,
+    added: &[(ObjectId, BString)],
+    deleted: &[ObjectId],
+) -> gix::Result<Vec<Option<ObjectId>>> {
+    let mut scored = Vec::new();
+    for (a, (new, _)) in added.iter().enumerate() {
+        let Blob::Text(new) = blobs.get(*new)? else {
             continue;
-        }
-        let e = inner[i];
-        i += 1;
-        match e {
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b'r' => out.push(b'\r'),
-            b'a' => out.push(0x07),
-            b'b' => out.push(0x08),
-            b'f' => out.push(0x0c),
-            b'v' => out.push(0x0b),
-            b'0'..=b'7' => {
-                let mut v = u32::from(e - b'0');
-                for _ in 0..2 {
-                    match inner.get(i) {
-                        Some(d @ b'0'..=b'7') => {
-                            v = v * 8 + u32::from(d - b'0');
-                            i += 1;
-                        }
-                        _ => break,
-                    }
+        };
+        for (d, old) in deleted.iter().enumerate() {
+            if let Blob::Text(old) = blobs.get(*old)? {
+                if let Some(score) = similarity(&old, &new) {
+                    scored.push((score, a, d));
                 }
-                out.push(u8::try_from(v & 0xff).unwrap_or(b'?'));
             }
-            other => out.push(other),
         }
     }
-    out
+    scored.sort_by(|x, y| y.0.cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+    let mut from = vec![None; added.len()];
+    let mut used = vec![false; deleted.len()];
+    for (_, a, d) in scored {
+        if from[a].is_none() && !used[d] {
+            from[a] = Some(deleted[d]);
+            used[d] = true;
+        }
+    }
+    Ok(from)
+}
+
+/// How much of `new` (in thousandths of the larger file, by bytes) is lines kept from `old`, if
+/// at least half: git's rename threshold.
+fn similarity(old: &[u8], new: &[u8]) -> Option<u64> {
+    let (small, big) = if old.len() < new.len() {
+        (old.len() as u64, new.len() as u64)
+    } else {
+        (new.len() as u64, old.len() as u64)
+    };
+    if big == 0 || small * 2 < big {
+        return None;
+    }
+    let starts = line_starts(new);
+    let kept: u64 = added_lines(old, new)
+        .iter()
+        .zip(starts.windows(2))
+        .filter(|(added, _)| !**added)
+        .map(|(_, w)| (w[1] - w[0]) as u64)
+        .sum();
+    let score = kept * 1000 / big;
+    (score >= 500).then_some(score)
+}
+
+/// Whether each line of `new` is one the diff from `old` adds.
+fn added_lines(old: &[u8], new: &[u8]) -> Vec<bool> {
+    let input = InternedInput::new(old, new);
+    let mut diff = Diff::compute(Algorithm::Histogram, &input);
+    diff.postprocess_lines(&input);
+    (0..input.after.len())
+        .map(|i| diff.is_added(i as u32))
+        .collect()
+}
+
+/// The byte offset of each line's start, then the length: line `i` is `starts[i]..starts[i + 1]`
+/// (its `\n` included), as the diff splits lines.
+fn line_starts(data: &[u8]) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(memchr::memchr_iter(b'\n', data).map(|i| i + 1));
+    if starts.last() != Some(&data.len()) {
+        starts.push(data.len());
+    }
+    starts
+}
+
+/// The runs of consecutive added lines (0-based line ranges).
+fn added_blocks(lines: &[bool]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < lines.len() && !lines[i] {
+            i += 1;
+        }
+        let start = i;
+        while i < lines.len() && lines[i] {
+            i += 1;
+        }
+        (start < i).then_some(start..i)
+    })
 }
 
 #[cfg(test)]
@@ -323,62 +433,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_git_unquotes_c_style_paths() {
-        assert_eq!(unquote(b"plain/path.txt"), b"plain/path.txt");
-        assert_eq!(
-            unquote(br#""b/a\tb\303\251\"q\\.txt""#),
-            b"b/a\tb\xc3\xa9\"q\\.txt"
-        );
+    fn secrets_git_lines_and_blocks() {
+        assert_eq!(line_starts(b""), [0]);
+        assert_eq!(line_starts(b"a\n"), [0, 2]);
+        assert_eq!(line_starts(b"a\nbc"), [0, 2, 4]);
+        let old = b"one\ntwo\nthree\n";
+        let new = b"zero\none\ntwo\n2.5\nthree\nfour";
+        let added = added_lines(old, new);
+        assert_eq!(added, [true, false, false, true, false, true]);
+        assert_eq!(line_starts(new).len() - 1, added.len());
+        let blocks: Vec<_> = added_blocks(&added).collect();
+        assert_eq!(blocks, [0..1, 3..4, 5..6]);
+        let mut one = added_blocks(&[false, true, true]);
+        assert_eq!((one.next(), one.next()), (Some(1..3), None));
+        assert_eq!(added_blocks(&[]).count(), 0);
     }
 
     #[test]
-    fn secrets_git_parses_hunk_headers() {
-        assert_eq!(
-            parse_hunk_header(b"@@ -0,0 +1,3 @@"),
-            Some(((0, 0), (1, 3)))
-        );
-        assert_eq!(
-            parse_hunk_header(b"@@ -5 +7 @@ fn x()"),
-            Some(((5, 1), (7, 1)))
-        );
-        assert_eq!(
-            parse_hunk_header(b"@@ -5,2 +4,0 @@"),
-            Some(((5, 2), (4, 0)))
-        );
-        assert_eq!(parse_hunk_header(b"@@ garbage"), None);
-    }
-
-    #[test]
-    fn secrets_git_patch_parser_keeps_added_blocks_and_their_lines() {
-        let patch = b"\x01abc123\x02Ann <ann@x.org>\x022024-01-02T03:04:05+00:00\n\
-diff --git a/f.txt b/f.txt\n\
---- a/f.txt\n\
-+++ b/f.txt\n\
-@@ -2,2 +2,1 @@\n\
---- removed line that looks like a header\n\
--gone\n\
-++++ added line that looks like a header\n\
-@@ -9,0 +9,2 @@\n\
-+x\n\
-+y\n\
-\\ No newline at end of file\n\
-diff --git a/img.png b/img.png\n\
-Binary files a/img.png and b/img.png differ\n";
-        let mut parser = PatchParser::default();
-        let mut frags = Vec::new();
-        parser.run(&patch[..], |b| frags.extend(b)).unwrap();
-        assert_eq!(frags.len(), 2);
-        assert_eq!(&*frags[0].path, "f.txt");
-        assert_eq!(frags[0].first_line, 2);
-        assert_eq!(
-            frags[0].content,
-            b"+++ added line that looks like a header\n"
-        );
-        assert_eq!(frags[1].first_line, 9);
-        assert_eq!(frags[1].content, b"x\ny\n");
-        assert_eq!(frags[1].commit.id, "abc123");
-        assert_eq!(frags[1].commit.author, "Ann <ann@x.org>");
-        assert_eq!(parser.stats.files, 1);
-        assert_eq!(parser.stats.skipped_binary, 1);
+    fn secrets_git_rename_similarity() {
+        let old = b"a\nb\nc\nd\ne\nf\n";
+        assert_eq!(similarity(old, old), Some(1000));
+        assert!(similarity(old, b"a\nb\nc\nd\ne\nX\n").unwrap() >= 800);
+        assert_eq!(similarity(old, b"u\nv\nw\nx\ny\nz\n"), None);
+        // Too different in size to keep half.
+        assert_eq!(similarity(old, b"a\n"), None);
+        assert_eq!(similarity(b"", b""), None);
     }
 }

@@ -622,6 +622,222 @@ fn secrets_history_finds_a_secret_deleted_by_a_later_commit() {
     assert!(none.is_empty());
 }
 
+/// A fake AWS access key id, different for each `tag` (`A`–`Z`).
+fn aws_key(tag: char) -> String {
+    format!("AKIA{}{tag}", "QX7ZP3MW5KD2RT6")
+}
+
+/// The (path, commit) of each finding.
+fn where_found(found: &[SecretFinding]) -> Vec<(&str, &str)> {
+    found
+        .iter()
+        .map(|f| (f.path.as_str(), f.commit.as_deref().unwrap()))
+        .collect()
+}
+
+#[test]
+fn secrets_history_reads_every_ref_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(repo.join("README.md"), "# demo\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "init"]);
+    // A branch that is neither merged nor checked out, named by two branches.
+    git(repo, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(
+        repo.join("feature.py"),
+        format!("KEY = \"{}\"\n", aws_key('B')),
+    )
+    .unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "feature"]);
+    let feature = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["branch", "feature-copy"]);
+    // A commit only an annotated tag reaches, one only a lightweight tag reaches, one only a
+    // remote-tracking ref reaches.
+    let mut only = Vec::new();
+    for (file, tag, refs) in [
+        (
+            "annotated.py",
+            'C',
+            vec!["tag", "-a", "-m", "release", "v1"],
+        ),
+        ("light.py", 'D', vec!["tag", "v2"]),
+        (
+            "remote.py",
+            'E',
+            vec!["update-ref", "refs/remotes/origin/gone", "HEAD"],
+        ),
+    ] {
+        git(repo, &["checkout", "-q", "--detach", "main"]);
+        std::fs::write(repo.join(file), format!("KEY = \"{}\"\n", aws_key(tag))).unwrap();
+        git(repo, &["add", "."]);
+        git(repo, &["commit", "-q", "-m", file]);
+        only.push((file, git(repo, &["rev-parse", "HEAD"])));
+        git(repo, &refs);
+    }
+    git(repo, &["checkout", "-q", "main"]);
+
+    let (tree, _) = scan_path(builtin(), repo).unwrap();
+    assert!(tree.is_empty(), "{tree:?}");
+    let (found, stats) = scan_git_history(builtin(), repo).unwrap();
+    let mut expected = vec![("feature.py", feature.as_str())];
+    expected.extend(only.iter().map(|(f, c)| (*f, c.as_str())));
+    expected.sort();
+    let mut got = where_found(&found);
+    got.sort();
+    assert_eq!(got, expected, "{found:?}");
+    assert!(found.iter().all(|f| f.rule_id == "aws-access-key-id"));
+    // README once, then each file of its own commit.
+    assert_eq!(stats.files, 5, "{stats:?}");
+    // The git folder or a folder inside the work tree name the same repository.
+    std::fs::create_dir(repo.join("sub")).unwrap();
+    for from in [repo.join(".git"), repo.join("sub")] {
+        let (again, _) = scan_git_history(builtin(), &from).unwrap();
+        assert_eq!(again, found);
+    }
+}
+
+#[test]
+fn secrets_history_reports_merged_lines_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(repo.join("README.md"), "# demo\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "init"]);
+    git(repo, &["checkout", "-q", "-b", "topic"]);
+    std::fs::write(
+        repo.join("topic.py"),
+        format!("import os\nKEY = \"{}\"\n", aws_key('F')),
+    )
+    .unwrap();
+    std::fs::write(repo.join("README.md"), "# demo\ntopic\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "topic"]);
+    let topic = git(repo, &["rev-parse", "HEAD"]);
+    git(repo, &["checkout", "-q", "main"]);
+    std::fs::write(repo.join("main.txt"), "main moves on\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "main"]);
+    git(
+        repo,
+        &["merge", "-q", "--no-ff", "-m", "merge topic", "topic"],
+    );
+    // An "evil" merge: a line that none of its parents has is the merge's own.
+    git(repo, &["checkout", "-q", "-b", "other", "HEAD~1"]);
+    std::fs::write(repo.join("other.txt"), "other\n").unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "other"]);
+    git(repo, &["checkout", "-q", "main"]);
+    git(repo, &["merge", "-q", "--no-ff", "--no-commit", "other"]);
+    std::fs::write(
+        repo.join("topic.py"),
+        format!(
+            "import os\nKEY = \"{}\"\nOTHER = \"{}\"\n",
+            aws_key('F'),
+            aws_key('G')
+        ),
+    )
+    .unwrap();
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-q", "-m", "merge other"]);
+    let evil = git(repo, &["rev-parse", "HEAD"]);
+    assert_eq!(git(repo, &["rev-list", "--merges", "--count", "HEAD"]), "2");
+
+    let (found, _) = scan_git_history(builtin(), repo).unwrap();
+    assert_eq!(
+        where_found(&found),
+        [("topic.py", topic.as_str()), ("topic.py", evil.as_str())],
+        "{found:?}"
+    );
+    assert_eq!((found[0].line, found[1].line), (2, 3));
+}
+
+#[test]
+fn secrets_history_blames_the_commit_that_added_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let commit = |message: &str| {
+        git(repo, &["add", "-A"]);
+        git(repo, &["commit", "-q", "-m", message]);
+        git(repo, &["rev-parse", "HEAD"])
+    };
+    git(repo, &["init", "-q"]);
+    let body = "import os\n\ndef main():\n    pass\n";
+    std::fs::write(repo.join("app.py"), body).unwrap();
+    commit("app");
+    std::fs::write(
+        repo.join("app.py"),
+        format!(
+            "import os\n\nTOKEN = \"{}\"\n\ndef main():\n    pass\n",
+            aws_key('H')
+        ),
+    )
+    .unwrap();
+    let added = commit("token");
+    std::fs::write(repo.join("app.py"), format!("{body}    return 0\n")).unwrap();
+    commit("no token");
+    // A file renamed as is, then renamed with an edit: its secret stays the first commit's.
+    let config: String = (0..20).map(|i| format!("OPTION_{i} = {i}\n")).collect();
+    std::fs::write(
+        repo.join("conf.py"),
+        format!("{config}KEY = \"{}\"\n", aws_key('I')),
+    )
+    .unwrap();
+    let conf = commit("conf");
+    git(repo, &["mv", "conf.py", "settings.py"]);
+    commit("rename");
+    std::fs::create_dir(repo.join("config")).unwrap();
+    git(repo, &["mv", "settings.py", "config/settings.py"]);
+    let moved = std::fs::read_to_string(repo.join("config/settings.py")).unwrap();
+    std::fs::write(
+        repo.join("config/settings.py"),
+        format!("{moved}DEBUG = 0\n"),
+    )
+    .unwrap();
+    commit("move and edit");
+    // Binary blobs are skipped.
+    let mut binary = b"\x00\x01PNG".to_vec();
+    binary.extend_from_slice(format!("KEY = \"{}\"\n", aws_key('J')).as_bytes());
+    std::fs::write(repo.join("payload"), binary).unwrap();
+    commit("binary");
+
+    let (found, stats) = scan_git_history(builtin(), repo).unwrap();
+    assert_eq!(
+        where_found(&found),
+        [("app.py", added.as_str()), ("conf.py", conf.as_str())],
+        "{found:?}"
+    );
+    assert_eq!((found[0].line, found[0].column), (3, 10));
+    assert_eq!(found[1].line, 21);
+    assert_eq!(stats.skipped_binary, 1, "{stats:?}");
+    // app.py thrice, conf.py, the edited config/settings.py (one added line).
+    assert_eq!(stats.files, 5, "{stats:?}");
+}
+
+#[test]
+fn secrets_history_of_empty_and_missing_repositories() {
+    let empty = tempfile::tempdir().unwrap();
+    git(empty.path(), &["init", "-q"]);
+    let (found, stats) = scan_git_history(builtin(), empty.path()).unwrap();
+    assert!(found.is_empty());
+    assert_eq!(stats, ScanStats::default());
+
+    let plain = tempfile::tempdir().unwrap();
+    std::fs::write(plain.path().join("a.txt"), "text\n").unwrap();
+    for path in [plain.path().to_path_buf(), plain.path().join("missing")] {
+        match scan_git_history(builtin(), &path) {
+            Err(ScanError::Git(msg)) => {
+                assert!(msg.contains("not a git repository"), "{msg}");
+                assert!(msg.contains(&path.display().to_string()), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[test]
 fn secrets_sarif_shape() {
     let set = builtin();

@@ -12,9 +12,9 @@ use super::{sort_findings, RuleSet, ScanStats, SecretFinding};
 use crate::{Result, ScanError};
 
 /// Files larger than this are skipped.
-const MAX_FILE: u64 = 50_000_000;
+pub(super) const MAX_FILE: u64 = 50_000_000;
 /// A NUL byte in this many leading bytes marks a file binary.
-const BINARY_SNIFF: u64 = 8 * 1024;
+pub(super) const BINARY_SNIFF: u64 = 8 * 1024;
 
 /// Scans a file, or every file under a folder (recursively, following no symlink, skipping `.git`
 /// folders, binary files and files over 50 MB), in parallel. Paths in findings are relative to
