@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// How often each serving endpoint's last hour of traffic is compared with the week before
     /// it (a warning in the log and `citadel_drift_score` in the metrics); 0 turns it off.
     pub drift_interval_secs: u64,
+    /// Adds a `Server-Timing: gateway;dur=MS` header to every response: the time the gateway
+    /// spent on the request up to its response headers, for finding where latency comes from.
+    /// Off by default: it tells callers how long checks took.
+    pub server_timing: bool,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +88,7 @@ impl Default for ServerConfig {
             alert_webhook_attempts: 5,
             alert_webhook_backoff_ms: 500,
             drift_interval_secs: 300,
+            server_timing: false,
         }
     }
 }

@@ -176,6 +176,7 @@ pub fn all_routes() -> Vec<RouteInfo> {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let timeout = gateway.config.request_timeout() + Duration::from_secs(5);
     let body_limit = gateway.config.max_body_bytes;
+    let server_timing = gateway.config.server_timing;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -191,13 +192,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            bounded(request, next, timeout)
+            bounded(request, next, timeout, server_timing)
         }))
         .with_state(gateway)
 }
 
-/// Bounds a request's time to its response headers and marks every response uncacheable.
-async fn bounded(request: Request, next: Next, timeout: Duration) -> Response {
+/// Bounds a request's time to its response headers, marks every response uncacheable and, when
+/// configured, says how long the gateway took in `Server-Timing`.
+async fn bounded(request: Request, next: Next, timeout: Duration, server_timing: bool) -> Response {
+    let started = std::time::Instant::now();
     let mut response = match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(ErrorCode::Timeout, "the request took too long").into_response(),
@@ -208,6 +211,12 @@ async fn bounded(request: Request, next: Next, timeout: Duration) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if server_timing {
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        if let Ok(value) = HeaderValue::from_str(&format!("gateway;dur={ms:.3}")) {
+            headers.insert("server-timing", value);
+        }
+    }
     response
 }
 

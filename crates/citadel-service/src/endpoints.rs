@@ -14,7 +14,7 @@ mod tests;
 
 pub use config::{
     format_traffic, parse_traffic, validate_traffic, EndpointConfig, EndpointSettings, LogPolicy,
-    Payloads, RateLimits, TrafficRoute, MAX_ROUTES,
+    Payloads, RateLimits, TrafficRoute, MAX_QUEUE, MAX_ROUTES,
 };
 
 use std::path::Path;
