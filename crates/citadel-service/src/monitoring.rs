@@ -12,6 +12,9 @@
 //! minutes and hands no record to anyone).
 
 mod ocsf_export;
+mod tracker;
+
+pub(crate) use tracker::DriftTracker;
 
 use citadel_core::{FullName, Privilege, SecurableId, SecurableKind};
 use citadel_store::{InferenceCursor, InferenceLogRecord};
@@ -122,8 +125,9 @@ impl Citadel {
     }
 
     /// The gateway's periodic drift check of a serving endpoint, at `now`: no principal and no
-    /// audit event (see the module documentation). Front ends acting for a principal use
-    /// [`Citadel::endpoint_drift`].
+    /// audit event (see the module documentation). Reads only the rows written since the last
+    /// check of the same endpoint and spans (see the `tracker` module). Front ends acting for a
+    /// principal use [`Citadel::endpoint_drift`].
     pub async fn serving_drift(
         &self,
         endpoint_id: SecurableId,
@@ -133,8 +137,17 @@ impl Citadel {
         baseline: Duration,
     ) -> Result<DriftReport> {
         check_spans(window, baseline)?;
-        self.drift_of(endpoint_id, endpoint_name, now, window, baseline)
-            .await
+        let spans = Span::window_and_baseline(now, window, baseline);
+        let (baseline_rows, window_rows) = self
+            .tracked_observations(endpoint_id, spans, window, baseline)
+            .await?;
+        Ok(DriftReport::build(
+            endpoint_name,
+            spans,
+            &baseline_rows,
+            &window_rows,
+            Thresholds::default(),
+        ))
     }
 
     async fn drift_of(

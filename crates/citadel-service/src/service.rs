@@ -31,6 +31,8 @@ pub struct Citadel {
     blob_config: BlobConfig,
     /// The home's folder, for files the configuration names relative to it.
     pub(crate) home: Home,
+    /// Serving endpoints' recent traffic, for the gateway's drift checks.
+    pub(crate) drift_tracker: Arc<crate::monitoring::DriftTracker>,
 }
 
 impl Citadel {
@@ -75,6 +77,7 @@ impl Citadel {
             model_key,
             blob_config,
             home: home.clone(),
+            drift_tracker: Arc::default(),
         })
     }
 

@@ -47,26 +47,48 @@ impl Citadel {
                         .iter()
                         .filter_map(dangerous_scan),
                 ),
-                Metric::InvocationErrors | Metric::LatencyP99Ms => {
-                    for sample in self
-                        .store
-                        .inference_samples_since(since, READ_LIMIT)
-                        .await?
-                    {
-                        let observation = if metric == Metric::InvocationErrors {
-                            (sample.http_status >= 500)
-                                .then(|| Observation::event(metric, sample.time))
-                        } else {
-                            (sample.status == "ok").then(|| {
-                                Observation::measured(metric, sample.time, sample.latency_ms as f64)
-                            })
-                        };
-                        out.extend(
-                            observation.map(|o| o.with(Label::Endpoint, sample.endpoint.clone())),
-                        );
-                    }
-                }
+                // One read of the inference log serves both; see below.
+                Metric::InvocationErrors | Metric::LatencyP99Ms => {}
                 Metric::DriftScore => out.extend(self.drift_scores(now, lookback).await?),
+            }
+        }
+        out.extend(self.inference_observations(rules, now).await?);
+        Ok(out)
+    }
+
+    /// Invocation errors and answered requests' latencies, from one read of the inference log
+    /// as far back as the wider of the two metrics' windows.
+    async fn inference_observations(
+        &self,
+        rules: &RuleSet,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Observation>> {
+        let starts: Vec<(Metric, OffsetDateTime)> =
+            [Metric::InvocationErrors, Metric::LatencyP99Ms]
+                .into_iter()
+                .filter_map(|metric| rules.lookback(metric).map(|l| (metric, now - l)))
+                .collect();
+        let Some(since) = starts.iter().map(|(_, start)| *start).min() else {
+            return Ok(Vec::new());
+        };
+        let samples = self
+            .store
+            .inference_samples_since(since, READ_LIMIT)
+            .await?;
+        let mut out = Vec::new();
+        for sample in samples {
+            for (metric, start) in &starts {
+                if sample.time < *start {
+                    continue;
+                }
+                let observation = if *metric == Metric::InvocationErrors {
+                    (sample.http_status >= 500).then(|| Observation::event(*metric, sample.time))
+                } else {
+                    (sample.status == "ok").then(|| {
+                        Observation::measured(*metric, sample.time, sample.latency_ms as f64)
+                    })
+                };
+                out.extend(observation.map(|o| o.with(Label::Endpoint, sample.endpoint.clone())));
             }
         }
         Ok(out)

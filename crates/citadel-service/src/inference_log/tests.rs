@@ -18,16 +18,16 @@ use super::writer::sampled_in;
 use super::*;
 use crate::{Home, InitOptions, TokenRequest};
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: TempDir,
     out: std::path::PathBuf,
-    citadel: Citadel,
+    pub(crate) citadel: Citadel,
     admin: Context,
-    endpoint: FullName,
-    endpoint_id: SecurableId,
+    pub(crate) endpoint: FullName,
+    pub(crate) endpoint_id: SecurableId,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("home"));
     let report = Citadel::init(
@@ -77,7 +77,7 @@ fn base_time() -> OffsetDateTime {
         .unwrap()
 }
 
-fn record(fx: &Fixture, i: u64, status: InferenceStatus) -> InferenceRecord {
+pub(crate) fn record(fx: &Fixture, i: u64, status: InferenceStatus) -> InferenceRecord {
     InferenceRecord {
         time: base_time() + Duration::milliseconds(i64::try_from(i).unwrap()),
         endpoint: fx.endpoint.to_string(),
@@ -333,7 +333,7 @@ async fn invalid_configs_are_refused() {
     assert_eq!(InferenceLogConfig::default(), config(1.0, 200, 512, 8192));
 }
 
-async fn write_records(fx: &Fixture, records: &[InferenceRecord]) {
+pub(crate) async fn write_records(fx: &Fixture, records: &[InferenceRecord]) {
     let writer = fx
         .citadel
         .inference_log_writer(InferenceLogConfig::default())
