@@ -784,3 +784,44 @@ fn rate_limits_traffic_split_and_rollback() {
         );
     });
 }
+
+/// `Server-Timing` is opt-in (it tells callers how long checks took); when on, every answer
+/// carries the gateway's own time, refusals included.
+#[test]
+fn server_timing_is_sent_only_when_configured() {
+    let home = TestHome::init();
+    runtime().block_on(async {
+        for server_timing in [false, true] {
+            let config = ServerConfig {
+                server_timing,
+                ..ServerConfig::default()
+            };
+            let stub = Loader::Stub(citadel_server::backend::StubBackend { reply: "ok".into() });
+            let (_, app) = gateway_with(&home, stub, config).await;
+            for (path, status) in [
+                ("/healthz", StatusCode::OK),
+                ("/v1/models", StatusCode::UNAUTHORIZED),
+            ] {
+                let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+                let response = app.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), status, "{path}");
+                let timing = response
+                    .headers()
+                    .get("server-timing")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                match (server_timing, timing) {
+                    (false, None) => {}
+                    (true, Some(value)) => {
+                        let ms: f64 = value
+                            .strip_prefix("gateway;dur=")
+                            .unwrap_or_else(|| panic!("{value}"))
+                            .parse()
+                            .unwrap();
+                        assert!((0.0..10_000.0).contains(&ms), "{value}");
+                    }
+                    (on, got) => panic!("server_timing = {on}, {path} sent {got:?}"),
+                }
+            }
+        }
+    });
+}
