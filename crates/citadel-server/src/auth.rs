@@ -2,11 +2,10 @@
 //! turned into the service layer's [`Context`], with a short-lived cache so the hot path does not
 //! hit the database on every call. Authorization stays in the service layer.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -15,8 +14,8 @@ use citadel_core::TokenScope;
 use citadel_service::Context;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
+use crate::cache::TtlCache;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
 
@@ -34,19 +33,11 @@ const CACHE_CAPACITY: usize = 100_000;
 /// The SHA-256 of a credential: how the cache knows it without holding it.
 type CredentialKey = [u8; 32];
 
-/// One credential's place in the cache: empty while its first lookup runs (concurrent misses
-/// wait on it instead of starting their own), then the caller and when it was authenticated.
-/// A failed lookup leaves it empty, so failures are never cached.
-#[derive(Debug, Default)]
-struct Entry(OnceCell<(Arc<Context>, Instant)>);
-
-/// Recently authenticated credentials, by the SHA-256 of the credential (never the credential).
+/// Recently authenticated credentials, by the SHA-256 of the credential (never the credential):
+/// one lookup for every caller missing the same credential at once, refreshed ahead of expiry by
+/// one caller (see [`TtlCache`]), never trusted past the credential's own expiry.
 #[derive(Debug)]
-pub struct AuthCache {
-    ttl: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<CredentialKey, Arc<Entry>>>,
-}
+pub struct AuthCache(TtlCache<CredentialKey, Arc<Context>>);
 
 impl AuthCache {
     /// A cache trusting an authentication for `ttl` (zero: not at all).
@@ -56,16 +47,11 @@ impl AuthCache {
 
     /// A cache of at most `capacity` credentials (plus those whose lookup is under way).
     pub fn with_capacity(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            ttl,
-            capacity: capacity.max(1),
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self(TtlCache::new(ttl, capacity))
     }
 
-    /// The caller holding the credential whose SHA-256 is `key`: cached, or from `lookup`, which
-    /// runs once for every caller missing the same key at the same time. A failed lookup is
-    /// not remembered: the next caller (a waiting one included) looks up again.
+    /// The caller holding the credential whose SHA-256 is `key`: cached, or from `lookup`. A
+    /// failed lookup is not remembered: the next caller looks up again.
     pub async fn get_or_authenticate<F, Fut, E>(
         &self,
         key: CredentialKey,
@@ -75,55 +61,26 @@ impl AuthCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Arc<Context>, E>>,
     {
-        if self.ttl.is_zero() {
-            return lookup().await;
-        }
-        let entry = self.entry(key);
-        let (ctx, _) = entry
-            .0
-            .get_or_try_init(|| async { lookup().await.map(|ctx| (ctx, Instant::now())) })
-            .await?;
-        Ok(Arc::clone(ctx))
+        self.0.get_or_load(key, unexpired, lookup).await
     }
 
-    /// `key`'s entry: the cached one while it is fresh or its lookup is under way, else a new
-    /// empty one.
-    fn entry(&self, key: CredentialKey) -> Arc<Entry> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.get(&key) {
-            if entry.0.get().is_none_or(|(ctx, at)| self.fresh(ctx, *at)) {
-                return Arc::clone(entry);
-            }
-        }
-        if entries.len() >= self.capacity {
-            self.evict(&mut entries);
-        }
-        let entry = Arc::new(Entry::default());
-        entries.insert(key, Arc::clone(&entry));
-        entry
+    /// Credentials held, authenticated or being looked up.
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
-    /// Whether a caller authenticated `at` may still be trusted: within the cache's time and
-    /// before its credential expires.
-    fn fresh(&self, ctx: &Context, at: Instant) -> bool {
-        let now = OffsetDateTime::now_utc();
-        let expired = ctx.token.as_ref().is_some_and(|t| now >= t.expires_at)
-            || ctx.jwt.as_ref().is_some_and(|j| now >= j.expires_at);
-        at.elapsed() < self.ttl && !expired
+    /// Whether no credential is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
+}
 
-    /// Makes room: drops stale entries and empty ones nobody waits on, then, if the cache is
-    /// still full, every finished entry (lookups under way stay, so their waiters still share
-    /// them).
-    fn evict(&self, entries: &mut HashMap<CredentialKey, Arc<Entry>>) {
-        entries.retain(|_, entry| match entry.0.get() {
-            Some((ctx, at)) => self.fresh(ctx, *at),
-            None => Arc::strong_count(entry) > 1,
-        });
-        if entries.len() >= self.capacity {
-            entries.retain(|_, entry| entry.0.get().is_none());
-        }
-    }
+/// Whether the caller's credential has not expired yet.
+fn unexpired(ctx: &Arc<Context>) -> bool {
+    let now = OffsetDateTime::now_utc();
+    let expired = ctx.token.as_ref().is_some_and(|t| now >= t.expires_at)
+        || ctx.jwt.as_ref().is_some_and(|j| now >= j.expires_at);
+    !expired
 }
 
 /// The bearer credential of a request: none, or the token; a malformed header is refused.
@@ -349,7 +306,7 @@ mod tests {
                 .get_or_authenticate([key; 32], || counted(&lookups, true))
                 .await
                 .unwrap();
-            let held = cache.entries.lock().unwrap().len();
+            let held = cache.len();
             assert!(held <= 3, "{held} entries");
         }
         // A refused credential leaves no entry behind once room is needed.
@@ -358,7 +315,7 @@ mod tests {
                 .get_or_authenticate([key; 32], || counted(&lookups, false))
                 .await;
         }
-        assert!(cache.entries.lock().unwrap().len() <= 3);
+        assert!(cache.len() <= 3);
     }
 
     fn parts(value: Option<&str>) -> Parts {

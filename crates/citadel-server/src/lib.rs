@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod auth;
 pub mod backend;
 pub mod bench;
+pub mod cache;
 pub mod config;
 pub mod control;
 pub mod drift;

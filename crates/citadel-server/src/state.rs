@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use citadel_core::PrincipalId;
 use citadel_guard::Guard;
@@ -14,6 +14,7 @@ use citadel_service::{Citadel, Context};
 
 use crate::auth::AuthCache;
 use crate::backend::{Backend, EngineBackend, StubBackend};
+use crate::cache::TtlCache;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -33,6 +34,9 @@ pub enum Loader {
 
 type DecisionKey = (PrincipalId, String);
 
+/// Most (caller, endpoint) decisions remembered at once.
+const DECISIONS_CAPACITY: usize = 100_000;
+
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub struct Gateway {
@@ -46,7 +50,7 @@ pub struct Gateway {
     loader: Loader,
     /// Endpoints the caller may execute, by principal and name, for `auth_cache_secs`; emptied
     /// whenever any endpoint changes.
-    decisions: Mutex<HashMap<DecisionKey, (Arc<ServingEndpoint>, Instant)>>,
+    decisions: TtlCache<DecisionKey, Arc<ServingEndpoint>>,
     /// Compiled guardrails by endpoint id and revision.
     guards: Mutex<HashMap<(String, u32), Arc<Guard>>>,
     /// The endpoints' generation last seen by the refresher.
@@ -69,8 +73,9 @@ impl Gateway {
             None => RateLimiter::in_process(),
         };
         let log = citadel.inference_log_writer(InferenceLogConfig::default())?;
+        let cache_ttl = Duration::from_secs(config.auth_cache_secs);
         Ok(Arc::new(Self {
-            auth_cache: AuthCache::new(Duration::from_secs(config.auth_cache_secs)),
+            auth_cache: AuthCache::new(cache_ttl),
             citadel,
             config,
             pool: ModelPool::default(),
@@ -78,7 +83,7 @@ impl Gateway {
             limiter,
             log,
             loader,
-            decisions: Mutex::new(HashMap::new()),
+            decisions: TtlCache::new(cache_ttl, DECISIONS_CAPACITY),
             guards: Mutex::new(HashMap::new()),
             generation: Mutex::new(None),
         }))
@@ -91,31 +96,16 @@ impl Gateway {
         ctx: &Context,
         name: &str,
     ) -> Result<Arc<ServingEndpoint>, ApiError> {
-        let key = (ctx.principal.id, name.to_owned());
-        let ttl = Duration::from_secs(self.config.auth_cache_secs);
-        if !ttl.is_zero() {
-            let decisions = self
-                .decisions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((endpoint, at)) = decisions.get(&key) {
-                if at.elapsed() < ttl {
-                    return Ok(Arc::clone(endpoint));
-                }
-            }
-        }
-        let endpoint = Arc::new(self.citadel.endpoint_for_invocation(ctx, name).await?);
-        if !ttl.is_zero() {
-            let mut decisions = self
-                .decisions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if decisions.len() >= 100_000 {
-                decisions.clear();
-            }
-            decisions.insert(key, (Arc::clone(&endpoint), Instant::now()));
-        }
-        Ok(endpoint)
+        self.decisions
+            .get_or_load(
+                (ctx.principal.id, name.to_owned()),
+                |_| true,
+                || async {
+                    let endpoint = self.citadel.endpoint_for_invocation(ctx, name).await?;
+                    Ok(Arc::new(endpoint))
+                },
+            )
+            .await
     }
 
     /// The compiled guardrails of an endpoint's current revision.
@@ -183,10 +173,7 @@ impl Gateway {
         };
         let endpoints = self.citadel.serving_endpoints().await?;
         if changed {
-            self.decisions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            self.decisions.clear();
             self.pool.retain_endpoints(|key| {
                 endpoints.iter().any(|e| {
                     e.id.to_string() == key.endpoint

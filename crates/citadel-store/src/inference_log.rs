@@ -105,8 +105,9 @@ const COLUMNS: &str = "time, endpoint, endpoint_id, model, model_version, princi
 /// Bound values per row of the insert.
 const COLUMN_COUNT: usize = 19;
 
-/// Rows per `INSERT` statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per `INSERT` statement: few round trips, and full chunks of a batch share one prepared
+/// statement (a batch's size varies with traffic; a statement per size would be parsed anew).
+const ROWS_PER_STATEMENT: usize = 64;
 
 impl Store {
     /// Inserts `rows` in one transaction, several rows per statement, in the order given. No
