@@ -80,6 +80,16 @@ fn observation(row: &InferenceLogRecord) -> Observation {
     }
 }
 
+/// `window` compared with `baseline` at the default thresholds.
+fn report(
+    endpoint: &str,
+    spans: (Span, Span),
+    baseline: &[Observation],
+    window: &[Observation],
+) -> DriftReport {
+    DriftReport::build(endpoint, spans, baseline, window, Thresholds::default())
+}
+
 impl Citadel {
     /// The drift of `endpoint`'s traffic over the last `window` against the `baseline` before
     /// it, for all its traffic and each model version. Needs `MANAGE` on the endpoint (as reading
@@ -141,13 +151,7 @@ impl Citadel {
         let (baseline_rows, window_rows) = self
             .tracked_observations(endpoint_id, spans, window, baseline)
             .await?;
-        Ok(DriftReport::build(
-            endpoint_name,
-            spans,
-            &baseline_rows,
-            &window_rows,
-            Thresholds::default(),
-        ))
+        Ok(report(endpoint_name, spans, &baseline_rows, &window_rows))
     }
 
     async fn drift_of(
@@ -163,13 +167,7 @@ impl Citadel {
         let baseline_rows = self
             .observations(endpoint_id, spans.1, "--baseline")
             .await?;
-        Ok(DriftReport::build(
-            endpoint_name,
-            spans,
-            &baseline_rows,
-            &window_rows,
-            Thresholds::default(),
-        ))
+        Ok(report(endpoint_name, spans, &baseline_rows, &window_rows))
     }
 
     /// The endpoint's requests in `span`, one page at a time; refuses spans of more than
