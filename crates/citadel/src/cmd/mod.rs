@@ -214,7 +214,7 @@ pub fn run(cli: Cli) -> ExitCode {
             | Command::Quickstart(_)
             | Command::Bench(BenchCommand::Engine(_))
     ) {
-        if let Err(err) = malloc::relaunch_with_malloc_tunables() {
+        if let Err(err) = malloc::relaunch_for_training() {
             eprintln!("error: {}", output::one_line(&err));
             return ExitCode::FAILURE;
         }
