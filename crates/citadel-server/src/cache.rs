@@ -189,11 +189,13 @@ mod tests {
 
     #[tokio::test]
     async fn one_caller_refreshes_ahead_while_the_others_keep_the_value() {
-        let cache = Arc::new(TtlCache::new(Duration::from_millis(400), 10));
+        // Half-life at 500 ms, expiry at 1 s: the second round lands between them even on a
+        // loaded machine.
+        let cache = Arc::new(TtlCache::new(Duration::from_secs(1), 10));
         let loads = Arc::new(AtomicUsize::new(0));
         let first = cache.get_or_load(1, always, || load(&loads, Ok(1))).await;
         assert_eq!(first, Ok(1));
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
 
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..20 {

@@ -63,8 +63,9 @@ impl Citadel {
     /// The endpoint's observations in the baseline and window spans at `now`, from memory and
     /// the rows written since the last check. Rows are found by their write order (`seq`); with
     /// several replicas writing to PostgreSQL, a row committed after a higher-numbered one may be
-    /// missed, which a statistic over thousands of requests does not feel. While one check reads, a concurrent one for the
-    /// same key starts from the log again (both are correct; neither blocks the other).
+    /// missed, which a statistic over thousands of requests does not feel. While one check
+    /// reads, a concurrent one for the same key starts from the log again (both are correct;
+    /// neither blocks the other).
     pub(super) async fn tracked_observations(
         &self,
         endpoint_id: SecurableId,
