@@ -3,6 +3,8 @@
 
 use candle_core::{Device, Tensor, D};
 
+use crate::activation;
+use crate::attention;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
@@ -181,11 +183,11 @@ impl Gpt2 {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = ops::attention(&q, &k, &v, mask)?;
+            let attn = attention::attention(&q, &k, &v, mask)?;
             let attn = attn.transpose(1, 2)?.reshape((b, s, hidden))?;
             x = (x + block.attn_proj.forward(&attn, pass)?)?;
             let h = block.ln_2.forward(&x, self.eps, pass)?;
-            let h = block.c_fc.forward(&h, pass)?.gelu()?;
+            let h = activation::gelu(&block.c_fc.forward(&h, pass)?)?;
             x = (x + block.mlp_proj.forward(&h, pass)?)?;
         }
         if let Some(cache) = cache {

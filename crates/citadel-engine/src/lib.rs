@@ -2,6 +2,8 @@
 //! generation, training and evaluation. It knows nothing of storage or auth: it takes paths or
 //! bytes and returns tensors, tokens and metrics.
 
+mod activation;
+mod attention;
 pub mod bench;
 mod chat;
 pub mod checkpoint;
@@ -16,6 +18,7 @@ mod kv_cache;
 mod llama;
 mod lora;
 pub mod loss;
+mod matmul;
 mod model;
 mod ops;
 pub mod optim;
@@ -39,6 +42,7 @@ pub use generate::{
 };
 pub use kv_cache::KvCache;
 pub use lora::LoraConfig;
+pub use matmul::BACKEND as MATMUL_BACKEND;
 pub use model::Model;
 pub use peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 pub use sampling::SamplingParams;

@@ -3,6 +3,8 @@
 
 use candle_core::{Device, Tensor};
 
+use crate::activation;
+use crate::attention;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::kv_cache::KvCache;
@@ -204,14 +206,16 @@ impl Llama {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = ops::attention(&q, &k, &v, mask)?;
+            let attn = attention::attention(&q, &k, &v, mask)?;
             let attn = attn
                 .transpose(1, 2)?
                 .reshape((b, s, self.num_heads * self.head_dim))?;
             x = (x + block.o_proj.forward(&attn, pass)?)?;
             let h = ops::rms_norm(&x, &pass.param(&block.post_norm), self.eps)?;
-            let gated =
-                (block.gate_proj.forward(&h, pass)?.silu()? * block.up_proj.forward(&h, pass)?)?;
+            let gated = activation::swiglu(
+                &block.gate_proj.forward(&h, pass)?,
+                &block.up_proj.forward(&h, pass)?,
+            )?;
             x = (x + block.down_proj.forward(&gated, pass)?)?;
         }
         if let Some(cache) = cache {

@@ -9,6 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::ops::contiguous_f32;
 
 /// The summed negative log-likelihood of `input_ids[:, 1:]` under `logits[:, :-1]`, counting
 /// only the positions where `target_mask` ([batch, seq - 1], 0 or 1) is 1. A scalar tensor.
@@ -62,16 +63,6 @@ fn row_log_sum_exp(row: &[f32]) -> (f32, f32) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
     (max, sum.ln() as f32)
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
-        candle_core::Error::Msg("cross-entropy expects contiguous tensors".into())
-    })?;
-    match storage {
-        CpuStorage::F32(data) => Ok(&data[start..end]),
-        _ => candle_core::bail!("cross-entropy supports f32 only"),
-    }
 }
 
 impl MaskedCrossEntropy {
