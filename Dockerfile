@@ -10,6 +10,10 @@
 #       serve --listen 0.0.0.0:8443
 
 FROM rust:1-bookworm AS build
+# OpenBLAS is linked statically into the binary (the engine's matmuls): build stage only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopenblas-pthread-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p citadel \

@@ -1,5 +1,5 @@
 //! Training-friendly allocator settings, applied by executing the command again in place
-//! (mimalloc reads its options from the environment only at start, and `unsafe` is forbidden
+//! (mimalloc reads its options from the environment only at start, and `unsafe` is denied
 //! here).
 
 use std::process::Command;
