@@ -43,15 +43,13 @@ pub(crate) fn product(
     rhs: Rhs,
     (m, n, k): (usize, usize, usize),
 ) -> Result<Vec<f32>, String> {
+    let threads = rayon::current_num_threads();
+    if threads < 2 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_MIN_WORK {
+        return product_on_this_thread(a, b, rhs, (m, n, k));
+    }
     check(a, b, rhs, (m, n, k))?;
     let mut c = vec![0.0; m * n];
-    if m == 0 || n == 0 || k == 0 {
-        return Ok(c);
-    }
-    let threads = rayon::current_num_threads();
-    if threads < 2 || m * n * k < PARALLEL_MIN_WORK {
-        kernel(a, b, rhs, (m, n, k), &mut c, n);
-    } else if m >= threads * MIN_ROWS_PER_PART || rhs == Rhs::Plain {
+    if m >= threads * MIN_ROWS_PER_PART || rhs == Rhs::Plain {
         let rows = m.div_ceil(threads);
         c.par_chunks_mut(rows * n)
             .zip(a.par_chunks(rows * k))
