@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
-use crate::ops::{contiguous_f32, softmax_last_dim};
+use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, transposed};
 
 /// Attention over `q` `[b, heads, s, d]`, `k` and `v` `[b, kv_heads, t, d]`, with `mask` `[s, t]`
 /// or `[b, 1, 1, s, t]` added to the scores. Returns `[b, heads, s, d]`.
@@ -173,17 +173,6 @@ fn product(
     matmul::product_on_this_thread(a, b, rhs, dims).map_err(candle_core::Error::Msg)
 }
 
-/// `[rows, cols]` → `[cols, rows]`.
-fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    for (r, row) in x.chunks(cols).enumerate() {
-        for (c, &value) in row.iter().enumerate() {
-            out[c * rows + r] = value;
-        }
-    }
-    out
-}
-
 impl CustomOp3 for Fused {
     fn name(&self) -> &'static str {
         "attention"
@@ -224,8 +213,8 @@ impl CustomOp3 for Fused {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let flat = |x: &Tensor| x.flatten_all()?.to_vec1::<f32>();
-        let (qd, kd, vd, gd) = (flat(q)?, flat(k)?, flat(v)?, flat(grad)?);
+        let grad = grad.contiguous()?;
+        let (qd, kd, vd, gd) = (cpu_f32(q)?, cpu_f32(k)?, cpu_f32(v)?, cpu_f32(&grad)?);
         self.check(&qd, &kd, &vd)?;
         let Dims { t, d, .. } = self.shape;
         let rows = self.shape.rows();

@@ -1,12 +1,13 @@
 //! GPT-2: learned positions, LayerNorm, GELU (tanh) MLP. Hugging Face stores its Conv1D weights
 //! `[in, out]`; they are transposed on load so every linear layer is `[out, in]`.
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 
 use crate::activation;
 use crate::attention;
 use crate::config::ModelConfig;
 use crate::error::Result;
+use crate::heads;
 use crate::kv_cache::KvCache;
 use crate::lora::{Linear, Pass};
 use crate::ops;
@@ -171,20 +172,14 @@ impl Gpt2 {
         for (l, block) in self.blocks.iter().enumerate() {
             let h = block.ln_1.forward(&x, self.eps, pass)?;
             let qkv = block.c_attn.forward(&h, pass)?;
-            let heads = |i: usize| -> Result<Tensor> {
-                Ok(qkv
-                    .narrow(D::Minus1, i * hidden, hidden)?
-                    .reshape((b, s, self.num_heads, self.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
-            };
-            let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
+            let split =
+                |i: usize| heads::split(&qkv, self.num_heads, self.head_dim, i * hidden, None);
+            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
             let (k, v) = match cache.as_deref_mut() {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = attention::attention(&q, &k, &v, mask)?;
-            let attn = attn.transpose(1, 2)?.reshape((b, s, hidden))?;
+            let attn = heads::merge(&attention::attention(&q, &k, &v, mask)?)?;
             x = (x + block.attn_proj.forward(&attn, pass)?)?;
             let h = block.ln_2.forward(&x, self.eps, pass)?;
             let h = activation::gelu(&block.c_fc.forward(&h, pass)?)?;

@@ -7,6 +7,7 @@ use crate::activation;
 use crate::attention;
 use crate::config::ModelConfig;
 use crate::error::Result;
+use crate::heads::{self, Rotary};
 use crate::kv_cache::KvCache;
 use crate::lora::{Linear, Pass};
 use crate::ops;
@@ -192,24 +193,19 @@ impl Llama {
             .reshape((b, s, ()))?;
         for (l, block) in self.blocks.iter().enumerate() {
             let h = ops::rms_norm(&x, &pass.param(&block.input_norm), self.eps)?;
-            let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-                Ok(t.reshape((b, s, n, self.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()?)
-            };
-            let q = heads(block.q_proj.forward(&h, pass)?, self.num_heads)?;
-            let k = heads(block.k_proj.forward(&h, pass)?, self.num_kv_heads)?;
-            let v = heads(block.v_proj.forward(&h, pass)?, self.num_kv_heads)?;
-            let q = ops::rope(&q, &cos, &sin)?;
-            let k = ops::rope(&k, &cos, &sin)?;
+            let rotary = Some(Rotary {
+                cos: &cos,
+                sin: &sin,
+            });
+            let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+            let q = heads::split(&block.q_proj.forward(&h, pass)?, heads, d, 0, rotary)?;
+            let k = heads::split(&block.k_proj.forward(&h, pass)?, kv_heads, d, 0, rotary)?;
+            let v = heads::split(&block.v_proj.forward(&h, pass)?, kv_heads, d, 0, None)?;
             let (k, v) = match cache.as_deref_mut() {
                 Some(cache) => cache.append(l, &k, &v)?,
                 None => (k, v),
             };
-            let attn = attention::attention(&q, &k, &v, mask)?;
-            let attn = attn
-                .transpose(1, 2)?
-                .reshape((b, s, self.num_heads * self.head_dim))?;
+            let attn = heads::merge(&attention::attention(&q, &k, &v, mask)?)?;
             x = (x + block.o_proj.forward(&attn, pass)?)?;
             let h = ops::rms_norm(&x, &pass.param(&block.post_norm), self.eps)?;
             let gated = activation::swiglu(

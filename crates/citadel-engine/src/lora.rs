@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
+use crate::dense::{self, LowRank};
 use crate::error::{Error, Result};
-use crate::ops;
 
 /// LoRA hyper-parameters, named as in PEFT's `LoraConfig`.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,11 +126,18 @@ impl Linear {
     pub(crate) fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         let weight = pass.param(&self.weight);
         let bias = self.bias.as_ref().map(|b| pass.param(b));
-        let y = ops::linear(x, &weight, bias.as_ref())?;
-        let Some(lora) = &self.lora else { return Ok(y) };
-        let input = pass.dropout(x, lora.dropout)?;
-        let down = (ops::linear(&input, &pass.param(&lora.a), None)? * lora.scale)?;
-        Ok((y + ops::linear(&down, &pass.param(&lora.b), None)?)?)
+        let Some(lora) = &self.lora else {
+            return dense::linear(x, &weight, bias.as_ref());
+        };
+        let dropped = pass.dropout(x, lora.dropout)?;
+        let (a, b) = (pass.param(&lora.a), pass.param(&lora.b));
+        let branch = LowRank {
+            input: dropped.as_ref(),
+            a: &a,
+            b: &b,
+            scale: lora.scale,
+        };
+        dense::lora_linear(x, &weight, bias.as_ref(), &branch)
     }
 
     /// Attaches freshly initialised factors as PEFT does: A kaiming-uniform (a = √5), B zeros.
@@ -251,10 +258,11 @@ impl Pass<'_> {
         }
     }
 
-    fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
+    /// `x` under dropout with probability `p`, when dropout is active in this pass.
+    fn dropout(&self, x: &Tensor, p: f64) -> Result<Option<Tensor>> {
         match self.dropout {
-            Some(stream) if p > 0.0 => stream.apply(x, p),
-            _ => Ok(x.clone()),
+            Some(stream) if p > 0.0 => stream.apply(x, p).map(Some),
+            _ => Ok(None),
         }
     }
 }

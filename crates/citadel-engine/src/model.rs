@@ -8,12 +8,12 @@ use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
 use crate::config::{Architecture, ModelConfig};
+use crate::dense;
 use crate::error::{Error, Result};
 use crate::gpt2::{self, Gpt2};
 use crate::kv_cache::KvCache;
 use crate::llama::{self, Llama};
 use crate::lora::{new_var, DropoutStream, Linear, LoraConfig, Pass};
-use crate::ops;
 use crate::peft;
 use crate::threads;
 use crate::weights::WeightMap;
@@ -117,7 +117,7 @@ impl Model {
             dropout,
         };
         let hidden = self.hidden(input_ids, cache, None, &pass)?;
-        ops::linear(&hidden, &pass.param(self.lm_head()), None)
+        dense::linear(&hidden, &pass.param(self.lm_head()), None)
     }
 
     /// Logits `[b, s, vocab]` without gradient tracking or dropout (evaluation).
@@ -127,7 +127,7 @@ impl Model {
             dropout: None,
         };
         let hidden = self.hidden(input_ids, cache, None, &pass)?;
-        ops::linear(&hidden, &pass.param(self.lm_head()), None)
+        dense::linear(&hidden, &pass.param(self.lm_head()), None)
     }
 
     /// Logits of the last position only, `[b, vocab]`, without gradients (generation).
@@ -150,7 +150,7 @@ impl Model {
         };
         let hidden = self.hidden(input_ids, cache, left_pad, &pass)?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
-        ops::linear(&last, &pass.param(self.lm_head()), None)
+        dense::linear(&last, &pass.param(self.lm_head()), None)
     }
 
     fn hidden(

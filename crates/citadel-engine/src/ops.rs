@@ -2,17 +2,15 @@
 //!
 //! candle 0.11's fused softmax, RMSNorm, LayerNorm and RoPE kernels have no backward pass. Each op
 //! here runs the fused kernel, and when its input needs a gradient re-attaches the result to the
-//! input through a custom op whose backward is the op's closed-form input gradient. Linear layers
-//! with a frozen weight do the same, so the backward pass skips the weight gradient that candle's
-//! matmul backward would compute. When a norm's own weight trains (full fine-tuning), or off CPU,
-//! the ops are composed from differentiable primitives instead.
+//! input through a custom op whose backward is the op's closed-form input gradient. When a norm's
+//! own weight trains (full fine-tuning), or off CPU, the ops are composed from differentiable
+//! primitives instead. Also: borrowing a tensor's f32 elements for the engine's custom ops.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, StorageRef, Tensor, D};
 
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::matmul::{self, Rhs};
 
 /// Softmax over the last dimension.
 pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
@@ -197,91 +195,6 @@ pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
-///
-/// On CPU a frozen weight (not a variable and not derived from one) multiplies through
-/// [`matmul`]'s kernel, and the backward pass computes `grad @ weight` for the input only,
-/// skipping the weight gradient that candle's matmul backward would compute.
-pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let dims = x.dims();
-    let in_features = dims.last().copied().unwrap_or(1);
-    let rows = x.elem_count() / in_features.max(1);
-    let flat = x.reshape((rows, in_features))?;
-    let product = if !weight.track_op() && x.device().is_cpu() && x.dtype() == DType::F32 {
-        let (flat, weight) = (flat.contiguous()?, weight.contiguous()?);
-        let op = FrozenMatmul(Rhs::Transposed);
-        if flat.track_op() {
-            flat.apply_op2(&weight, op)?
-        } else {
-            flat.apply_op2_no_bwd(&weight, &op)?
-        }
-    } else {
-        flat.matmul(&weight.t()?)?
-    };
-    let product = match bias {
-        Some(bias) => product.broadcast_add(bias)?,
-        None => product,
-    };
-    let mut out_dims = dims.to_vec();
-    if let Some(last) = out_dims.last_mut() {
-        *last = weight.dim(0)?;
-    }
-    Ok(product.reshape(out_dims)?)
-}
-
-/// `x @ op(w)` for a frozen `w` on CPU: `x @ wᵀ` with [`Rhs::Transposed`], whose backward is
-/// `grad @ w` ([`Rhs::Plain`]) for `x` alone.
-struct FrozenMatmul(Rhs);
-
-impl CustomOp2 for FrozenMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        x: &CpuStorage,
-        x_layout: &Layout,
-        w: &CpuStorage,
-        w_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (m, k) = x_layout.shape().dims2()?;
-        let (w_rows, w_cols) = w_layout.shape().dims2()?;
-        let n = match self.0 {
-            Rhs::Transposed if w_cols == k => w_rows,
-            Rhs::Plain if w_rows == k => w_cols,
-            _ => candle_core::bail!(
-                "frozen matmul: [{m}, {k}] does not multiply a {:?} [{w_rows}, {w_cols}] matrix",
-                self.0
-            ),
-        };
-        let product = matmul::product(
-            contiguous_f32(x, x_layout)?,
-            contiguous_f32(w, w_layout)?,
-            self.0,
-            (m, n, k),
-        )
-        .map_err(candle_core::Error::Msg)?;
-        Ok((CpuStorage::F32(product), Shape::from((m, n))))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let input_grad = match self.0 {
-            Rhs::Transposed => grad
-                .contiguous()?
-                .apply_op2_no_bwd(w, &FrozenMatmul(Rhs::Plain))?,
-            Rhs::Plain => grad.matmul(&w.t()?)?,
-        };
-        Ok((Some(input_grad), None))
-    }
-}
-
 /// The elements of a contiguous f32 CPU tensor, for custom ops.
 pub(crate) fn contiguous_f32<'a>(
     storage: &'a CpuStorage,
@@ -294,6 +207,51 @@ pub(crate) fn contiguous_f32<'a>(
         CpuStorage::F32(data) => Ok(&data[start..end]),
         _ => candle_core::bail!("expected an f32 tensor"),
     }
+}
+
+/// The elements of a contiguous f32 CPU tensor held by a tensor (an op's saved input or a
+/// frozen weight), borrowed without a copy.
+pub(crate) struct F32View<'a> {
+    storage: StorageRef<'a>,
+    range: std::ops::Range<usize>,
+}
+
+impl std::ops::Deref for F32View<'_> {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match &*self.storage {
+            Storage::Cpu(CpuStorage::F32(data)) => &data[self.range.clone()],
+            // `cpu_f32` admits only the variant above.
+            _ => &[],
+        }
+    }
+}
+
+/// Borrows the elements of `t`, which must be a contiguous f32 tensor on CPU.
+pub(crate) fn cpu_f32(t: &Tensor) -> candle_core::Result<F32View<'_>> {
+    let (storage, layout) = t.storage_and_layout();
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("expected a contiguous tensor")
+    };
+    if !matches!(&*storage, Storage::Cpu(CpuStorage::F32(_))) {
+        candle_core::bail!("expected an f32 tensor on CPU");
+    }
+    Ok(F32View {
+        storage,
+        range: start..end,
+    })
+}
+
+/// `[rows, cols]` → `[cols, rows]`.
+pub(crate) fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for (r, row) in x.chunks(cols).enumerate() {
+        for (c, &value) in row.iter().enumerate() {
+            out[c * rows + r] = value;
+        }
+    }
+    out
 }
 
 type InputGrad = Box<dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Send + Sync>;
@@ -353,7 +311,7 @@ impl CustomOp2 for Reattach {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     use super::*;
 

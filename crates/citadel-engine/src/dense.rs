@@ -1,0 +1,290 @@
+//! Linear layers as one autograd node each on CPU: `x·Wᵀ + b` for a frozen weight and bias, and
+//! the same plus a LoRA branch `s·(x·Aᵀ)·Bᵀ`.
+//!
+//! candle's autograd zero-fills a fresh tensor and adds into it for every gradient term of every
+//! node, single-threaded. Composed, a LoRA layer is a dozen nodes (reshapes, transposes, three
+//! products, a scale, a bias and a sum), and their gradient bookkeeping cost more than the layer's
+//! small products. Here the backward computes exactly the gradients that train: the input's
+//! `g·W` (never the frozen weight's), and `A`'s and `B`'s. Other devices, and weights that train
+//! themselves (full fine-tuning), take the composed path.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::matmul::{self, Rhs};
+use crate::ops::{contiguous_f32, cpu_f32, transposed};
+
+/// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
+pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if !fusable(x, weight, bias) {
+        return composed(x, weight, bias);
+    }
+    let op = Frozen::new(weight, bias)?;
+    let x = x.contiguous()?;
+    Ok(if x.track_op() {
+        x.apply_op1(op)?
+    } else {
+        x.apply_op1_no_bwd(&op)?
+    })
+}
+
+/// The LoRA branch of a layer: factors `a` `[r, in]` and `b` `[out, r]`, the update's scale, and
+/// the branch's input when it is not the layer's (dropout in training).
+pub(crate) struct LowRank<'a> {
+    pub(crate) input: Option<&'a Tensor>,
+    pub(crate) a: &'a Tensor,
+    pub(crate) b: &'a Tensor,
+    pub(crate) scale: f64,
+}
+
+/// `x @ weightᵀ (+ bias) + scale · (input @ aᵀ) @ bᵀ`, `input` being `x` unless given.
+pub(crate) fn lora_linear(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    lora: &LowRank,
+) -> Result<Tensor> {
+    let factors_fit = [lora.a, lora.b]
+        .iter()
+        .all(|t| t.dtype() == DType::F32 && t.device().is_cpu());
+    if !(fusable(x, weight, bias) && factors_fit) || lora.input.is_some() {
+        let down = (linear(lora.input.unwrap_or(x), lora.a, None)? * lora.scale)?;
+        return Ok((composed(x, weight, bias)? + linear(&down, lora.b, None)?)?);
+    }
+    let op = Adapted {
+        base: Frozen::new(weight, bias)?,
+        scale: lora.scale as f32,
+    };
+    let (a, b) = (lora.a.contiguous()?, lora.b.contiguous()?);
+    Ok(x.contiguous()?.apply_op3(&a, &b, op)?)
+}
+
+/// Whether the layer runs as one of this module's ops: f32 on CPU, weight and bias frozen.
+fn fusable(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
+    x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && !weight.track_op()
+        && bias.is_none_or(|b| b.dtype() == DType::F32 && !b.track_op())
+}
+
+/// The layer from candle's differentiable primitives.
+fn composed(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims();
+    let in_features = dims.last().copied().unwrap_or(1);
+    let rows = x.elem_count() / in_features.max(1);
+    let product = x.reshape((rows, in_features))?.matmul(&weight.t()?)?;
+    let product = match bias {
+        Some(bias) => product.broadcast_add(bias)?,
+        None => product,
+    };
+    let mut out_dims = dims.to_vec();
+    if let Some(last) = out_dims.last_mut() {
+        *last = weight.dim(0)?;
+    }
+    Ok(product.reshape(out_dims)?)
+}
+
+fn msg(e: String) -> candle_core::Error {
+    candle_core::Error::Msg(e)
+}
+
+/// `a · op(b)` across the pool.
+fn product(
+    a: &[f32],
+    b: &[f32],
+    rhs: Rhs,
+    dims: (usize, usize, usize),
+) -> candle_core::Result<Vec<f32>> {
+    matmul::product(a, b, rhs, dims).map_err(msg)
+}
+
+/// `y += x`, element-wise across the pool.
+fn add_into(y: &mut [f32], x: &[f32]) {
+    y.par_chunks_mut(1 << 14)
+        .zip(x.par_chunks(1 << 14))
+        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+}
+
+/// A frozen `[out, in]` weight and optional `[out]` bias.
+struct Frozen {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    out_features: usize,
+    in_features: usize,
+}
+
+impl Frozen {
+    fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
+        let (out_features, in_features) = weight.dims2()?;
+        if let Some(bias) = bias {
+            if bias.dims() != [out_features] {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "bias {:?} does not fit a [{out_features}, {in_features}] weight",
+                    bias.dims()
+                )));
+            }
+        }
+        Ok(Self {
+            weight: weight.contiguous()?,
+            bias: bias.map(Tensor::contiguous).transpose()?,
+            out_features,
+            in_features,
+        })
+    }
+
+    /// Rows of an input of `shape` (`[.., in]`), and the output's shape (`[.., out]`).
+    fn shapes(&self, shape: &Shape) -> candle_core::Result<(usize, Shape)> {
+        let dims = shape.dims();
+        if dims.last() != Some(&self.in_features) {
+            candle_core::bail!(
+                "linear layer [{}, {}] applied to an input of shape {dims:?}",
+                self.out_features,
+                self.in_features
+            );
+        }
+        let mut out = dims.to_vec();
+        if let Some(last) = out.last_mut() {
+            *last = self.out_features;
+        }
+        Ok((shape.elem_count() / self.in_features, Shape::from(out)))
+    }
+
+    /// `x · Wᵀ + b` for `rows` rows of `x`.
+    fn forward(&self, x: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
+        let dims = (rows, self.out_features, self.in_features);
+        let mut y = product(x, &cpu_f32(&self.weight)?, Rhs::Transposed, dims)?;
+        if let Some(bias) = &self.bias {
+            let bias = cpu_f32(bias)?;
+            y.par_chunks_mut(self.out_features)
+                .for_each(|row| row.iter_mut().zip(bias.iter()).for_each(|(y, b)| *y += b));
+        }
+        Ok(y)
+    }
+
+    /// `g · W`, the input's gradient, for `rows` rows of the output's gradient `g`.
+    fn input_grad(&self, g: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
+        let dims = (rows, self.in_features, self.out_features);
+        product(g, &cpu_f32(&self.weight)?, Rhs::Plain, dims)
+    }
+}
+
+impl CustomOp1 for Frozen {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, out_shape) = self.shapes(layout.shape())?;
+        let y = self.forward(contiguous_f32(x, layout)?, rows)?;
+        Ok((CpuStorage::F32(y), out_shape))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (rows, _) = self.shapes(x.shape())?;
+        let grad = grad.contiguous()?;
+        let dx = self.input_grad(&cpu_f32(&grad)?, rows)?;
+        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
+    }
+}
+
+/// A frozen layer with a LoRA branch; the op's inputs are `x`, `a` and `b`.
+struct Adapted {
+    base: Frozen,
+    scale: f32,
+}
+
+impl Adapted {
+    /// Rank of the factors `a` `[r, in]` and `b` `[out, r]`.
+    fn rank(&self, a: &Shape, b: &Shape) -> candle_core::Result<usize> {
+        let (out, inp) = (self.base.out_features, self.base.in_features);
+        match (a.dims(), b.dims()) {
+            (&[r, a_in], &[b_out, b_r]) if a_in == inp && b_out == out && b_r == r => Ok(r),
+            _ => candle_core::bail!(
+                "lora_A {a:?} and lora_B {b:?} do not fit a [{out}, {inp}] layer"
+            ),
+        }
+    }
+
+    /// `scale · x · Aᵀ`, the down-projection `[rows, r]`.
+    fn down(&self, x: &[f32], a: &[f32], rows: usize, r: usize) -> candle_core::Result<Vec<f32>> {
+        let mut down = product(x, a, Rhs::Transposed, (rows, r, self.base.in_features))?;
+        down.iter_mut().for_each(|v| *v *= self.scale);
+        Ok(down)
+    }
+}
+
+impl CustomOp3 for Adapted {
+    fn name(&self) -> &'static str {
+        "lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        a: &CpuStorage,
+        a_layout: &Layout,
+        b: &CpuStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, out_shape) = self.base.shapes(x_layout.shape())?;
+        let r = self.rank(a_layout.shape(), b_layout.shape())?;
+        let x = contiguous_f32(x, x_layout)?;
+        let (a, b) = (contiguous_f32(a, a_layout)?, contiguous_f32(b, b_layout)?);
+        let mut y = self.base.forward(x, rows)?;
+        let down = self.down(x, a, rows, r)?;
+        let update = product(&down, b, Rhs::Transposed, (rows, self.base.out_features, r))?;
+        add_into(&mut y, &update);
+        Ok((CpuStorage::F32(y), out_shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (rows, _) = self.base.shapes(x.shape())?;
+        let r = self.rank(a.shape(), b.shape())?;
+        let (out, inp) = (self.base.out_features, self.base.in_features);
+        let grad = grad.contiguous()?;
+        let (g, xd, ad, bd) = (cpu_f32(&grad)?, cpu_f32(x)?, cpu_f32(a)?, cpu_f32(b)?);
+        // y = x·Wᵀ + u·Bᵀ with u = s·x·Aᵀ: dB = gᵀ·u, du = g·B, dA = s·duᵀ·x, dx = g·W + s·du·A.
+        let db = if b.track_op() {
+            let down_t = transposed(&self.down(&xd, &ad, rows, r)?, rows, r);
+            let db_t = product(&down_t, &g, Rhs::Plain, (r, out, rows))?;
+            Some(Tensor::from_vec(
+                transposed(&db_t, r, out),
+                (out, r),
+                b.device(),
+            )?)
+        } else {
+            None
+        };
+        let mut d_down = product(&g, &bd, Rhs::Plain, (rows, r, out))?;
+        d_down.iter_mut().for_each(|v| *v *= self.scale);
+        let da = if a.track_op() {
+            let da = product(
+                &transposed(&d_down, rows, r),
+                &xd,
+                Rhs::Plain,
+                (r, inp, rows),
+            )?;
+            Some(Tensor::from_vec(da, (r, inp), a.device())?)
+        } else {
+            None
+        };
+        let dx = if x.track_op() {
+            let mut dx = self.base.input_grad(&g, rows)?;
+            add_into(&mut dx, &product(&d_down, &ad, Rhs::Plain, (rows, inp, r))?);
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        Ok((dx, da, db))
+    }
+}

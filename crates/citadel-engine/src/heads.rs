@@ -1,0 +1,278 @@
+//! Moving attention heads between the projections' `[b, s, heads·d]` layout and attention's
+//! `[b, heads, s, d]`, with the rotary embedding applied on the way in.
+//!
+//! On CPU each direction is one autograd node and one parallel copy; composed, it is a reshape, a
+//! transposing copy and a rotation, each node with its own zero-filled gradient buffer. GPT-2's
+//! fused `c_attn` output is read in place: `q`, `k` and `v` are column ranges of one tensor.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ops::{self, contiguous_f32, cpu_f32};
+
+/// Per-position rotation tables, `[s, d / 2]` (or `[b, s, d / 2]` for left-padded rows).
+#[derive(Clone, Copy)]
+pub(crate) struct Rotary<'a> {
+    pub(crate) cos: &'a Tensor,
+    pub(crate) sin: &'a Tensor,
+}
+
+/// Heads `[b, heads, s, d]` from columns `first_column..first_column + heads·d` of `x`
+/// `[b, s, width]`, rotated when `rotary` is given.
+pub(crate) fn split(
+    x: &Tensor,
+    heads: usize,
+    head_dim: usize,
+    first_column: usize,
+    rotary: Option<Rotary>,
+) -> Result<Tensor> {
+    let (b, s, width) = x.dims3()?;
+    if first_column + heads * head_dim > width || head_dim % 2 == 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{heads} heads of {head_dim} from column {first_column} do not fit a width of {width}"
+        )));
+    }
+    if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+        let heads = x
+            .narrow(D::Minus1, first_column, heads * head_dim)?
+            .reshape((b, s, heads, head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        return match rotary {
+            Some(r) => ops::rope(&heads, r.cos, r.sin),
+            None => Ok(heads),
+        };
+    }
+    let rotation = rotary
+        .map(|r| Rotation::new(r, (b, s, head_dim)))
+        .transpose()?;
+    let op = Split(Layout4 {
+        b,
+        s,
+        heads,
+        head_dim,
+        width,
+        first_column,
+        rotation,
+    });
+    let x = x.contiguous()?;
+    Ok(if x.track_op() {
+        x.apply_op1(op)?
+    } else {
+        x.apply_op1_no_bwd(&op)?
+    })
+}
+
+/// `[b, heads, s, d]` → `[b, s, heads·d]`.
+pub(crate) fn merge(x: &Tensor) -> Result<Tensor> {
+    let (b, heads, s, head_dim) = x.dims4()?;
+    if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+        return Ok(x.transpose(1, 2)?.reshape((b, s, heads * head_dim))?);
+    }
+    let op = Merge(Layout4 {
+        b,
+        s,
+        heads,
+        head_dim,
+        width: heads * head_dim,
+        first_column: 0,
+        rotation: None,
+    });
+    let x = x.contiguous()?;
+    Ok(if x.track_op() {
+        x.apply_op1(op)?
+    } else {
+        x.apply_op1_no_bwd(&op)?
+    })
+}
+
+/// The rotation tables, checked against the positions they rotate.
+struct Rotation {
+    cos: Tensor,
+    sin: Tensor,
+    per_row: bool,
+}
+
+impl Rotation {
+    fn new(r: Rotary, (b, s, head_dim): (usize, usize, usize)) -> Result<Self> {
+        let half = head_dim / 2;
+        let per_row = match r.cos.dims() {
+            [rows, h] if *rows == s && *h == half => false,
+            [rb, rows, h] if *rb == b && *rows == s && *h == half => true,
+            dims => {
+                return Err(Error::InvalidArgument(format!(
+                    "rotary table {dims:?} does not fit {b}×{s} positions of {head_dim}"
+                )))
+            }
+        };
+        if r.sin.dims() != r.cos.dims() {
+            return Err(Error::InvalidArgument(format!(
+                "rotary tables {:?} and {:?} differ",
+                r.cos.dims(),
+                r.sin.dims()
+            )));
+        }
+        Ok(Self {
+            cos: r.cos.to_dtype(DType::F32)?.contiguous()?,
+            sin: r.sin.to_dtype(DType::F32)?.contiguous()?,
+            per_row,
+        })
+    }
+}
+
+/// Where the heads sit: `[b, s, width]` rows holding `heads·head_dim` columns from `first_column`.
+struct Layout4 {
+    b: usize,
+    s: usize,
+    heads: usize,
+    head_dim: usize,
+    width: usize,
+    first_column: usize,
+    rotation: Option<Rotation>,
+}
+
+/// Forward or backward rotation (the inverse turns by the opposite angle).
+#[derive(Clone, Copy, PartialEq)]
+enum Turn {
+    Forward,
+    Back,
+}
+
+impl Layout4 {
+    fn rows_shape(&self) -> Shape {
+        Shape::from((self.b, self.s, self.width))
+    }
+
+    fn heads_shape(&self) -> Shape {
+        Shape::from((self.b, self.heads, self.s, self.head_dim))
+    }
+
+    /// Rows `[b, s, width]` → heads `[b, heads, s, d]`, rotated by `turn` when tables are set.
+    fn to_heads(&self, rows: &[f32], turn: Turn) -> candle_core::Result<Vec<f32>> {
+        let (s, d) = (self.s, self.head_dim);
+        let tables = self.tables()?;
+        let mut out = vec![0.0; self.b * self.heads * s * d];
+        out.par_chunks_mut(s * d)
+            .enumerate()
+            .for_each(|(bh, block)| {
+                let (bi, h) = (bh / self.heads, bh % self.heads);
+                for (t, dst) in block.chunks_mut(d).enumerate() {
+                    let start = (bi * s + t) * self.width + self.first_column + h * d;
+                    let src = &rows[start..start + d];
+                    match &tables {
+                        Some((cos, sin)) => rotate(src, dst, self.angle(cos, sin, bi, t), turn),
+                        None => dst.copy_from_slice(src),
+                    }
+                }
+            });
+        Ok(out)
+    }
+
+    /// Heads `[b, heads, s, d]` → rows `[b, s, width]` (zero outside the heads' columns).
+    fn to_rows(&self, heads: &[f32], turn: Turn) -> candle_core::Result<Vec<f32>> {
+        let (s, d) = (self.s, self.head_dim);
+        let tables = self.tables()?;
+        let mut out = vec![0.0; self.b * s * self.width];
+        out.par_chunks_mut(self.width)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (bi, t) = (row / s, row % s);
+                let columns = &mut dst[self.first_column..self.first_column + self.heads * d];
+                for (h, dst) in columns.chunks_mut(d).enumerate() {
+                    let start = ((bi * self.heads + h) * s + t) * d;
+                    let src = &heads[start..start + d];
+                    match &tables {
+                        Some((cos, sin)) => rotate(src, dst, self.angle(cos, sin, bi, t), turn),
+                        None => dst.copy_from_slice(src),
+                    }
+                }
+            });
+        Ok(out)
+    }
+
+    fn tables(&self) -> candle_core::Result<Option<(ops::F32View<'_>, ops::F32View<'_>)>> {
+        self.rotation
+            .as_ref()
+            .map(|r| Ok((cpu_f32(&r.cos)?, cpu_f32(&r.sin)?)))
+            .transpose()
+    }
+
+    /// cos and sin rows of position `t` of batch row `bi`.
+    fn angle<'t>(
+        &self,
+        cos: &'t [f32],
+        sin: &'t [f32],
+        bi: usize,
+        t: usize,
+    ) -> (&'t [f32], &'t [f32]) {
+        let half = self.head_dim / 2;
+        let per_row = self.rotation.as_ref().is_some_and(|r| r.per_row);
+        let start = if per_row {
+            (bi * self.s + t) * half
+        } else {
+            t * half
+        };
+        (&cos[start..start + half], &sin[start..start + half])
+    }
+}
+
+/// `dst = rotate(src)` by the half-split (GPT-NeoX / Hugging Face) convention:
+/// `[x₁·cos − x₂·sin, x₂·cos + x₁·sin]`, or by the opposite angle for [`Turn::Back`].
+fn rotate(src: &[f32], dst: &mut [f32], (cos, sin): (&[f32], &[f32]), turn: Turn) {
+    let half = src.len() / 2;
+    let (x1, x2) = src.split_at(half);
+    let (y1, y2) = dst.split_at_mut(half);
+    let sign = if turn == Turn::Forward { 1.0 } else { -1.0 };
+    for i in 0..half {
+        let s = sign * sin[i];
+        y1[i] = x1[i] * cos[i] - x2[i] * s;
+        y2[i] = x2[i] * cos[i] + x1[i] * s;
+    }
+}
+
+/// See [`split`].
+struct Split(Layout4);
+
+impl CustomOp1 for Split {
+    fn name(&self) -> &'static str {
+        "split-heads"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        if layout.shape() != &self.0.rows_shape() {
+            candle_core::bail!("split-heads: input {:?} changed shape", layout.shape());
+        }
+        let heads = self.0.to_heads(contiguous_f32(x, layout)?, Turn::Forward)?;
+        Ok((CpuStorage::F32(heads), self.0.heads_shape()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let dx = self.0.to_rows(&cpu_f32(&grad)?, Turn::Back)?;
+        Tensor::from_vec(dx, self.0.rows_shape(), x.device()).map(Some)
+    }
+}
+
+/// See [`merge`].
+struct Merge(Layout4);
+
+impl CustomOp1 for Merge {
+    fn name(&self) -> &'static str {
+        "merge-heads"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        if layout.shape() != &self.0.heads_shape() {
+            candle_core::bail!("merge-heads: input {:?} changed shape", layout.shape());
+        }
+        let rows = self.0.to_rows(contiguous_f32(x, layout)?, Turn::Forward)?;
+        Ok((CpuStorage::F32(rows), self.0.rows_shape()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let dx = self.0.to_heads(&cpu_f32(&grad)?, Turn::Back)?;
+        Tensor::from_vec(dx, self.0.heads_shape(), x.device()).map(Some)
+    }
+}
