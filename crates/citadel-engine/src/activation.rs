@@ -4,14 +4,10 @@
 //! into a zero-filled gradient; off CPU they are composed from candle's ops.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::ops::contiguous_f32;
-
-/// Elements per rayon task: small enough to split the MLP's activations, large enough that
-/// scheduling is noise.
-const MIN_CHUNK: usize = 1 << 14;
+use crate::vmath::{map1, map2, map3, sigmoid, tanh};
 
 /// `silu(gate) ⊙ up`.
 pub(crate) fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
@@ -43,28 +39,16 @@ fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
 const GELU_A: f32 = 0.044_715;
 
 /// GELU and its derivative at `x`.
+#[inline(always)]
 fn gelu_and_slope(x: f32) -> (f32, f32) {
-    let t = (GELU_C * x * (1.0 + GELU_A * x * x)).tanh();
+    let t = tanh(GELU_C * x * (1.0 + GELU_A * x * x));
     let value = 0.5 * x * (1.0 + t);
     let slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * x * x);
     (value, slope)
-}
-
-/// `f(a[i], b[i])` for every element, in parallel.
-fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    a.par_iter()
-        .zip(b)
-        .with_min_len(MIN_CHUNK)
-        .map(|(&a, &b)| f(a, b))
-        .collect()
 }
 
 struct SwiGlu;
@@ -85,7 +69,7 @@ impl CustomOp2 for SwiGlu {
             contiguous_f32(gate, gate_layout)?,
             contiguous_f32(up, up_layout)?,
         );
-        let out = zip_map(gate, up, |g, u| g * sigmoid(g) * u);
+        let out = map2(gate, up, |g, u| g * sigmoid(g) * u);
         Ok((CpuStorage::F32(out), gate_layout.shape().clone()))
     }
 
@@ -137,15 +121,11 @@ impl CustomOp3 for SwiGluGrad {
         }
         let out: Vec<f32> = match self.0 {
             // d/dg silu(g) = s (1 + g (1 - s)), s = sigmoid(g)
-            Operand::Gate => (gate, up, grad)
-                .into_par_iter()
-                .with_min_len(MIN_CHUNK)
-                .map(|(&g, &u, &dy)| {
-                    let s = sigmoid(g);
-                    dy * u * s * (1.0 + g * (1.0 - s))
-                })
-                .collect(),
-            Operand::Up => zip_map(gate, grad, |g, dy| dy * g * sigmoid(g)),
+            Operand::Gate => map3(gate, up, grad, |g, u, dy| {
+                let s = sigmoid(g);
+                dy * u * s * (1.0 + g * (1.0 - s))
+            }),
+            Operand::Up => map2(gate, grad, |g, dy| dy * g * sigmoid(g)),
         };
         Ok((CpuStorage::F32(out), gate_layout.shape().clone()))
     }
@@ -159,11 +139,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = contiguous_f32(x, layout)?
-            .par_iter()
-            .with_min_len(MIN_CHUNK)
-            .map(|&x| gelu_and_slope(x).0)
-            .collect();
+        let out = map1(contiguous_f32(x, layout)?, |x| gelu_and_slope(x).0);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -194,7 +170,7 @@ impl CustomOp2 for GeluGrad {
         if x.len() != grad.len() {
             candle_core::bail!("gelu-grad: operands of different sizes")
         }
-        let out = zip_map(x, grad, |x, dy| dy * gelu_and_slope(x).1);
+        let out = map2(x, grad, |x, dy| dy * gelu_and_slope(x).1);
         Ok((CpuStorage::F32(out), x_layout.shape().clone()))
     }
 }
@@ -226,7 +202,7 @@ mod tests {
     #[test]
     fn swiglu_and_its_gradients_equal_candles_composition() {
         // Large enough to split across threads.
-        let n = 8 * MIN_CHUNK + 24;
+        let n = 8 * (1 << 14) + 24;
         let (g, u) = (
             Var::from_tensor(&inputs(n, 0.1)).unwrap(),
             Var::from_tensor(&inputs(n, 2.0)).unwrap(),
@@ -259,7 +235,7 @@ mod tests {
 
     #[test]
     fn gelu_and_its_gradient_equal_candles_composition() {
-        let n = 4 * MIN_CHUNK + 8;
+        let n = 4 * (1 << 14) + 8;
         let x = Var::from_tensor(&inputs(n, 0.3)).unwrap();
         let w = inputs(n, 1.0);
         let fused = (gelu(x.as_tensor()).unwrap() * &w)

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
 use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, transposed};
+use crate::vmath;
 
 /// Attention over `q` `[b, heads, s, d]`, `k` and `v` `[b, kv_heads, t, d]`, with `mask` `[s, t]`
 /// or `[b, 1, 1, s, t]` added to the scores. Returns `[b, heads, s, d]`.
@@ -120,20 +121,23 @@ impl Fused {
                 &mask[row * s * t..(row + 1) * s * t]
             }
         });
-        for (r, row) in scores.chunks_mut(t).enumerate() {
-            let mask_row = mask.map(|m| &m[(r % s) * t..(r % s + 1) * t]);
-            let mut max = f32::NEG_INFINITY;
-            for (j, x) in row.iter_mut().enumerate() {
-                *x = *x * scale + mask_row.map_or(0.0, |m| m[j]);
-                max = max.max(*x);
+        vmath::simd(|| {
+            for (r, row) in scores.chunks_mut(t).enumerate() {
+                match mask {
+                    Some(m) => {
+                        let mask_row = &m[(r % s) * t..(r % s + 1) * t];
+                        for (x, &m) in row.iter_mut().zip(mask_row) {
+                            *x = *x * scale + m;
+                        }
+                    }
+                    None => row.iter_mut().for_each(|x| *x *= scale),
+                }
+                let max = vmath::max(row);
+                row.iter_mut().for_each(|x| *x = vmath::exp(*x - max));
+                let sum: f32 = row.iter().sum();
+                row.iter_mut().for_each(|x| *x /= sum);
             }
-            let mut sum = 0.0;
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            row.iter_mut().for_each(|x| *x /= sum);
-        }
+        });
         Ok(scores)
     }
 

@@ -32,6 +32,7 @@ pub mod schedule;
 mod threads;
 mod tokenizer;
 pub mod trainer;
+mod vmath;
 mod weights;
 
 pub use candle_core::Device;

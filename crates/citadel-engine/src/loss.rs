@@ -5,11 +5,14 @@
 //! the composed version makes a dozen single-threaded passes over them. Other devices take the
 //! composed path.
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::ops::contiguous_f32;
+use crate::vmath;
 
 /// The summed negative log-likelihood of `input_ids[:, 1:]` under `logits[:, :-1]`, counting
 /// only the positions where `target_mask` ([batch, seq - 1], 0 or 1) is 1. A scalar tensor.
@@ -30,7 +33,11 @@ pub fn masked_nll_sum(logits: &Tensor, input_ids: &Tensor, target_mask: &Tensor)
         weights.push(0.0);
     }
     let rows = logits.reshape((batch * seq, vocab))?;
-    let per_row = rows.apply_op1(MaskedCrossEntropy { targets, weights })?;
+    let per_row = rows.apply_op1(MaskedCrossEntropy {
+        targets,
+        weights,
+        log_sum_exps: OnceLock::new(),
+    })?;
     Ok(per_row.sum_all()?)
 }
 
@@ -56,13 +63,16 @@ fn composed_nll_sum(logits: &Tensor, input_ids: &Tensor, target_mask: &Tensor) -
 struct MaskedCrossEntropy {
     targets: Vec<u32>,
     weights: Vec<f32>,
+    /// Each weighted row's `logsumexp`, kept by the forward pass for the backward's softmax.
+    log_sum_exps: OnceLock<Vec<f32>>,
 }
 
-/// The row's maximum and `ln Σ exp(x - max)`, in f64 for the sum.
-fn row_log_sum_exp(row: &[f32]) -> (f32, f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
-    (max, sum.ln() as f32)
+/// `ln Σ exp(row)`, shifted by the row's maximum and summed in f64.
+fn log_sum_exp(row: &[f32]) -> f32 {
+    vmath::simd(|| {
+        let max = vmath::max(row);
+        max + vmath::sum_exp(row, max).ln() as f32
+    })
 }
 
 impl MaskedCrossEntropy {
@@ -95,17 +105,25 @@ impl CustomOp1 for MaskedCrossEntropy {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, vocab) = self.check(layout)?;
         let logits = contiguous_f32(storage, layout)?;
-        let losses: Vec<f32> = logits
+        let log_sum_exps: Vec<f32> = logits
             .par_chunks(vocab)
-            .zip(self.targets.par_iter().zip(&self.weights))
-            .map(|(row, (&target, &weight))| {
+            .zip(&self.weights)
+            .map(|(row, &weight)| if weight == 0.0 { 0.0 } else { log_sum_exp(row) })
+            .collect();
+        let losses = logits
+            .chunks(vocab)
+            .zip(self.targets.iter().zip(&self.weights))
+            .zip(&log_sum_exps)
+            .map(|((row, (&target, &weight)), &lse)| {
                 if weight == 0.0 {
-                    return 0.0;
+                    0.0
+                } else {
+                    weight * (lse - row[target as usize])
                 }
-                let (max, log_sum_exp) = row_log_sum_exp(row);
-                weight * (log_sum_exp - (row[target as usize] - max))
             })
             .collect();
+        // A second forward of the same op (never done) would find the same values.
+        let _ = self.log_sum_exps.set(log_sum_exps);
         Ok((CpuStorage::F32(losses), Shape::from(rows)))
     }
 
@@ -115,11 +133,15 @@ impl CustomOp1 for MaskedCrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
+        let Some(log_sum_exps) = self.log_sum_exps.get() else {
+            candle_core::bail!("cross-entropy backward before its forward")
+        };
         let grad_logits = arg.apply_op2_no_bwd(
             &grad.contiguous()?,
             &MaskedCrossEntropyGrad {
                 targets: &self.targets,
                 weights: &self.weights,
+                log_sum_exps,
             },
         )?;
         Ok(Some(grad_logits))
@@ -130,6 +152,7 @@ impl CustomOp1 for MaskedCrossEntropy {
 struct MaskedCrossEntropyGrad<'a> {
     targets: &'a [u32],
     weights: &'a [f32],
+    log_sum_exps: &'a [f32],
 }
 
 impl CustomOp2 for MaskedCrossEntropyGrad<'_> {
@@ -147,7 +170,7 @@ impl CustomOp2 for MaskedCrossEntropyGrad<'_> {
         let (rows, vocab) = logits_layout.shape().dims2()?;
         let logits = contiguous_f32(logits, logits_layout)?;
         let upstream = contiguous_f32(upstream, upstream_layout)?;
-        if upstream.len() != rows || self.targets.len() != rows {
+        if upstream.len() != rows || self.targets.len() != rows || self.log_sum_exps.len() != rows {
             candle_core::bail!("cross-entropy backward: shapes do not match")
         }
         let mut out = vec![0f32; rows * vocab];
@@ -159,11 +182,12 @@ impl CustomOp2 for MaskedCrossEntropyGrad<'_> {
                 if scale == 0.0 {
                     return;
                 }
-                let (max, log_sum_exp) = row_log_sum_exp(row);
-                let shift = max + log_sum_exp;
-                for (o, &x) in out_row.iter_mut().zip(row) {
-                    *o = scale * (x - shift).exp();
-                }
+                let shift = self.log_sum_exps[r];
+                vmath::simd(|| {
+                    for (o, &x) in out_row.iter_mut().zip(row) {
+                        *o = scale * vmath::exp(x - shift);
+                    }
+                });
                 out_row[self.targets[r] as usize] -= scale;
             });
         Ok((CpuStorage::F32(out), logits_layout.shape().clone()))
