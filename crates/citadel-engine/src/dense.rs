@@ -288,3 +288,113 @@ impl CustomOp3 for Adapted {
         Ok((dx, da, db))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    fn values(dims: &[usize], seed: f32) -> Tensor {
+        let n: usize = dims.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i as f32 + seed) * 0.731).sin() * 0.5)
+            .collect();
+        Tensor::from_vec(data, dims, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// Gradients of `Σ y ⊙ up` with respect to each of `wrt`.
+    fn grads(y: &Tensor, wrt: &[&Var]) -> Vec<Tensor> {
+        let up = values(y.dims(), 7.0);
+        let store = (y * up).unwrap().sum_all().unwrap().backward().unwrap();
+        wrt.iter()
+            .map(|v| store.get(v.as_tensor()).unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn frozen_linear_with_bias_matches_the_composed_layer() {
+        // Small enough to run on one thread, and large enough to split across the pool.
+        for (rows, inp, out) in [(3, 24, 40), (64, 96, 80)] {
+            let x = Var::from_tensor(&values(&[2, rows, inp], 1.0)).unwrap();
+            let (w, b) = (values(&[out, inp], 2.0), values(&[out], 3.0));
+            let fused = linear(x.as_tensor(), &w, Some(&b)).unwrap();
+            let plain = composed(x.as_tensor(), &w, Some(&b)).unwrap();
+            assert_eq!(fused.dims(), [2, rows, out]);
+            assert!(max_diff(&fused, &plain) < 1e-5);
+            let (gf, gp) = (grads(&fused, &[&x]), grads(&plain, &[&x]));
+            assert!(max_diff(&gf[0], &gp[0]) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn lora_layer_and_its_gradients_match_the_composed_branch() {
+        let (rows, inp, out, r) = (48, 64, 72, 4);
+        let x = Var::from_tensor(&values(&[2, rows, inp], 1.0)).unwrap();
+        let a = Var::from_tensor(&values(&[r, inp], 4.0)).unwrap();
+        let b = Var::from_tensor(&values(&[out, r], 5.0)).unwrap();
+        let (w, bias) = (values(&[out, inp], 2.0), values(&[out], 3.0));
+        let branch = |input| LowRank {
+            input,
+            a: a.as_tensor(),
+            b: b.as_tensor(),
+            scale: 2.0,
+        };
+        let fused = lora_linear(x.as_tensor(), &w, Some(&bias), &branch(None)).unwrap();
+        // Naming the branch's input sends the layer down the composed path.
+        let plain =
+            lora_linear(x.as_tensor(), &w, Some(&bias), &branch(Some(x.as_tensor()))).unwrap();
+        assert!(max_diff(&fused, &plain) < 1e-5);
+        let (gf, gp) = (grads(&fused, &[&x, &a, &b]), grads(&plain, &[&x, &a, &b]));
+        for (f, p) in gf.iter().zip(&gp) {
+            assert_eq!(f.dims(), p.dims());
+            assert!(max_diff(f, p) < 1e-4, "gradient off by {}", max_diff(f, p));
+        }
+    }
+
+    #[test]
+    fn a_frozen_input_gets_no_gradient_and_the_factors_still_do() {
+        let x = values(&[5, 16], 1.0);
+        let a = Var::from_tensor(&values(&[2, 16], 4.0)).unwrap();
+        let b = Var::from_tensor(&values(&[8, 2], 5.0)).unwrap();
+        let branch = LowRank {
+            input: None,
+            a: a.as_tensor(),
+            b: b.as_tensor(),
+            scale: 1.0,
+        };
+        let y = lora_linear(&x, &values(&[8, 16], 2.0), None, &branch).unwrap();
+        let store = y.sum_all().unwrap().backward().unwrap();
+        assert!(store.get(&x).is_none());
+        assert!(store.get(a.as_tensor()).is_some() && store.get(b.as_tensor()).is_some());
+    }
+
+    #[test]
+    fn factors_or_inputs_that_do_not_fit_are_refused() {
+        let w = values(&[8, 16], 2.0);
+        let wrong_a = values(&[2, 15], 4.0);
+        let b = values(&[8, 2], 5.0);
+        let branch = LowRank {
+            input: None,
+            a: &wrong_a,
+            b: &b,
+            scale: 1.0,
+        };
+        assert!(lora_linear(&values(&[5, 16], 1.0), &w, None, &branch).is_err());
+        assert!(linear(&values(&[5, 12], 1.0), &w, None).is_err());
+        assert!(linear(&values(&[5, 16], 1.0), &w, Some(&values(&[7], 0.0))).is_err());
+    }
+}

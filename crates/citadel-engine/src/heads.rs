@@ -276,3 +276,126 @@ impl CustomOp1 for Merge {
         Tensor::from_vec(dx, self.0.heads_shape(), x.device()).map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    fn values(dims: &[usize], seed: f32) -> Tensor {
+        let n: usize = dims.iter().product();
+        let data: Vec<f32> = (0..n).map(|i| ((i as f32 + seed) * 0.613).sin()).collect();
+        Tensor::from_vec(data, dims, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    /// The composed split: narrow, reshape, transpose, and the rotation from its definition.
+    fn composed_split(
+        x: &Tensor,
+        heads: usize,
+        d: usize,
+        first: usize,
+        rotary: Option<Rotary>,
+    ) -> Tensor {
+        let (b, s, _) = x.dims3().unwrap();
+        let h = x
+            .narrow(D::Minus1, first, heads * d)
+            .unwrap()
+            .reshape((b, s, heads, d))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap();
+        let Some(r) = rotary else { return h };
+        let (cos, sin) = match r.cos.rank() {
+            3 => (r.cos.unsqueeze(1).unwrap(), r.sin.unsqueeze(1).unwrap()),
+            _ => (r.cos.clone(), r.sin.clone()),
+        };
+        let x1 = h.narrow(D::Minus1, 0, d / 2).unwrap();
+        let x2 = h.narrow(D::Minus1, d / 2, d / 2).unwrap();
+        let first = (x1.broadcast_mul(&cos).unwrap() - x2.broadcast_mul(&sin).unwrap()).unwrap();
+        let second = (x2.broadcast_mul(&cos).unwrap() + x1.broadcast_mul(&sin).unwrap()).unwrap();
+        Tensor::cat(&[first, second], D::Minus1).unwrap()
+    }
+
+    /// `Σ y ⊙ up`'s gradient with respect to `x`.
+    fn grad(y: &Tensor, x: &Var) -> Tensor {
+        let up = values(y.dims(), 9.0);
+        let store = (y * up).unwrap().sum_all().unwrap().backward().unwrap();
+        store.get(x.as_tensor()).unwrap().clone()
+    }
+
+    #[test]
+    fn rotated_split_and_its_gradient_equal_the_composed_form() {
+        let (b, s, heads, d) = (2, 5, 3, 8);
+        let x = Var::from_tensor(&values(&[b, s, heads * d], 1.0)).unwrap();
+        // Shared positions `[s, d/2]` and per-row positions `[b, s, d/2]` (left-padded batches).
+        for table_dims in [vec![s, d / 2], vec![b, s, d / 2]] {
+            let (cos, sin) = (values(&table_dims, 2.0), values(&table_dims, 3.0));
+            let rotary = Some(Rotary {
+                cos: &cos,
+                sin: &sin,
+            });
+            let fused = split(x.as_tensor(), heads, d, 0, rotary).unwrap();
+            let plain = composed_split(x.as_tensor(), heads, d, 0, rotary);
+            assert_eq!(fused.dims(), [b, heads, s, d]);
+            assert!(max_diff(&fused, &plain) < 1e-6);
+            assert!(max_diff(&grad(&fused, &x), &grad(&plain, &x)) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn column_ranges_of_a_fused_projection_split_like_narrowed_copies() {
+        let (b, s, heads, d) = (2, 4, 2, 6);
+        let qkv = Var::from_tensor(&values(&[b, s, 3 * heads * d], 1.0)).unwrap();
+        let sum = |pick: &dyn Fn(usize) -> Tensor| {
+            (0..3)
+                .map(|i| (pick(i) * (i as f64 + 1.0)).unwrap())
+                .reduce(|a, c| (a + c).unwrap())
+                .unwrap()
+        };
+        let fused = sum(&|i| split(qkv.as_tensor(), heads, d, i * heads * d, None).unwrap());
+        let plain = sum(&|i| composed_split(qkv.as_tensor(), heads, d, i * heads * d, None));
+        assert!(max_diff(&fused, &plain) < 1e-6);
+        assert!(max_diff(&grad(&fused, &qkv), &grad(&plain, &qkv)) < 1e-6);
+    }
+
+    #[test]
+    fn merge_and_its_gradient_equal_transpose_and_reshape() {
+        let x = Var::from_tensor(&values(&[2, 3, 5, 4], 1.0)).unwrap();
+        let fused = merge(x.as_tensor()).unwrap();
+        let plain = x
+            .as_tensor()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((2, 5, 12))
+            .unwrap();
+        assert!(max_diff(&fused, &plain) < 1e-7);
+        assert!(max_diff(&grad(&fused, &x), &grad(&plain, &x)) < 1e-7);
+    }
+
+    #[test]
+    fn heads_or_tables_that_do_not_fit_are_refused() {
+        let x = values(&[1, 3, 16], 1.0);
+        assert!(split(&x, 3, 8, 0, None).is_err());
+        assert!(split(&x, 2, 8, 4, None).is_err());
+        let (cos, sin) = (values(&[2, 4], 2.0), values(&[2, 4], 3.0));
+        let rotary = Some(Rotary {
+            cos: &cos,
+            sin: &sin,
+        });
+        assert!(split(&x, 2, 8, 0, rotary).is_err());
+    }
+}
