@@ -121,23 +121,21 @@ impl Fused {
                 &mask[row * s * t..(row + 1) * s * t]
             }
         });
-        vmath::simd(|| {
-            for (r, row) in scores.chunks_mut(t).enumerate() {
-                match mask {
-                    Some(m) => {
-                        let mask_row = &m[(r % s) * t..(r % s + 1) * t];
-                        for (x, &m) in row.iter_mut().zip(mask_row) {
-                            *x = *x * scale + m;
-                        }
+        for (r, row) in scores.chunks_mut(t).enumerate() {
+            match mask {
+                Some(m) => {
+                    let mask_row = &m[(r % s) * t..(r % s + 1) * t];
+                    for (x, &m) in row.iter_mut().zip(mask_row) {
+                        *x = *x * scale + m;
                     }
-                    None => row.iter_mut().for_each(|x| *x *= scale),
                 }
-                let max = vmath::max(row);
-                row.iter_mut().for_each(|x| *x = vmath::exp(*x - max));
-                let sum: f32 = row.iter().sum();
-                row.iter_mut().for_each(|x| *x /= sum);
+                None => row.iter_mut().for_each(|x| *x *= scale),
             }
-        });
+            let max = vmath::max(row);
+            row.iter_mut().for_each(|x| *x = vmath::exp(*x - max));
+            let sum: f32 = row.iter().sum();
+            row.iter_mut().for_each(|x| *x /= sum);
+        }
         Ok(scores)
     }
 

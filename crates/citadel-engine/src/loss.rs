@@ -69,10 +69,8 @@ struct MaskedCrossEntropy {
 
 /// `ln Σ exp(row)`, shifted by the row's maximum and summed in f64.
 fn log_sum_exp(row: &[f32]) -> f32 {
-    vmath::simd(|| {
-        let max = vmath::max(row);
-        max + vmath::sum_exp(row, max).ln() as f32
-    })
+    let max = vmath::max(row);
+    max + vmath::sum_exp(row, max).ln() as f32
 }
 
 impl MaskedCrossEntropy {
@@ -183,11 +181,9 @@ impl CustomOp2 for MaskedCrossEntropyGrad<'_> {
                     return;
                 }
                 let shift = self.log_sum_exps[r];
-                vmath::simd(|| {
-                    for (o, &x) in out_row.iter_mut().zip(row) {
-                        *o = scale * vmath::exp(x - shift);
-                    }
-                });
+                for (o, &x) in out_row.iter_mut().zip(row) {
+                    *o = scale * vmath::exp(x - shift);
+                }
                 out_row[self.targets[r] as usize] -= scale;
             });
         Ok((CpuStorage::F32(out), logits_layout.shape().clone()))
