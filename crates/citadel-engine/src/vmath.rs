@@ -37,7 +37,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let k_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
     let scale = f32::from_bits(k_bits.wrapping_add(127) << 23);
     // All ones where x is at least MIN (or NaN), else zero: a mask instead of a branch.
-    let keep = 0u32.wrapping_sub(u32::from(!(x < MIN)));
+    let keep = 0u32.wrapping_sub(u32::from(x >= MIN || x.is_nan()));
     f32::from_bits((y * scale).to_bits() & keep)
 }
 
