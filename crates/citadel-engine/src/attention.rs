@@ -268,25 +268,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-
-    fn values(shape: (usize, usize, usize, usize), seed: f32) -> Tensor {
-        let n = shape.0 * shape.1 * shape.2 * shape.3;
-        let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.731 + seed).sin()).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::testing::{max_diff, wave as values};
 
     /// Outputs and q/k/v gradients of the fused op against the composed one, with grouped heads,
     /// a causal mask, and a per-row padding mask.

@@ -291,29 +291,14 @@ impl CustomOp3 for Adapted {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     use super::*;
+    use crate::testing::{max_diff, wave};
 
+    /// Test values of magnitude ½, so sums over the layers' widths stay near 1.
     fn values(dims: &[usize], seed: f32) -> Tensor {
-        let n: usize = dims.iter().product();
-        let data: Vec<f32> = (0..n)
-            .map(|i| ((i as f32 + seed) * 0.731).sin() * 0.5)
-            .collect();
-        Tensor::from_vec(data, dims, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
+        (wave(dims, seed) * 0.5).unwrap()
     }
 
     /// Gradients of `Σ y ⊙ up` with respect to each of `wrt`.

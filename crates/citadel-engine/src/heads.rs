@@ -279,28 +279,10 @@ impl CustomOp1 for Merge {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     use super::*;
-
-    fn values(dims: &[usize], seed: f32) -> Tensor {
-        let n: usize = dims.iter().product();
-        let data: Vec<f32> = (0..n).map(|i| ((i as f32 + seed) * 0.613).sin()).collect();
-        Tensor::from_vec(data, dims, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::testing::{max_diff, wave as values};
 
     /// The composed split: narrow, reshape, transpose, and the rotation from its definition.
     fn composed_split(
@@ -343,7 +325,10 @@ mod tests {
         let x = Var::from_tensor(&values(&[b, s, heads * d], 1.0)).unwrap();
         // Shared positions `[s, d/2]` and per-row positions `[b, s, d/2]` (left-padded batches).
         for table_dims in [vec![s, d / 2], vec![b, s, d / 2]] {
-            let (cos, sin) = (values(&table_dims, 2.0), values(&table_dims, 3.0));
+            let (cos, sin) = (
+                values(table_dims.as_slice(), 2.0),
+                values(table_dims.as_slice(), 3.0),
+            );
             let rotary = Some(Rotary {
                 cos: &cos,
                 sin: &sin,

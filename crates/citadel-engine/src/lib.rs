@@ -29,6 +29,8 @@ mod positions;
 mod rng;
 mod sampling;
 pub mod schedule;
+#[cfg(test)]
+mod testing;
 mod threads;
 mod tokenizer;
 pub mod trainer;
