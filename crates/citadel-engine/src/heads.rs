@@ -28,7 +28,7 @@ pub(crate) fn split(
     rotary: Option<Rotary>,
 ) -> Result<Tensor> {
     let (b, s, width) = x.dims3()?;
-    if first_column + heads * head_dim > width || head_dim % 2 == 1 {
+    if first_column + heads * head_dim > width {
         return Err(Error::InvalidArgument(format!(
             "{heads} heads of {head_dim} from column {first_column} do not fit a width of {width}"
         )));
@@ -96,6 +96,11 @@ struct Rotation {
 
 impl Rotation {
     fn new(r: Rotary, (b, s, head_dim): (usize, usize, usize)) -> Result<Self> {
+        if head_dim % 2 == 1 {
+            return Err(Error::InvalidArgument(format!(
+                "the rotary embedding needs an even head size, not {head_dim}"
+            )));
+        }
         let half = head_dim / 2;
         let per_row = match r.cos.dims() {
             [rows, h] if *rows == s && *h == half => false,
@@ -382,5 +387,13 @@ mod tests {
             sin: &sin,
         });
         assert!(split(&x, 2, 8, 0, rotary).is_err());
+        // An odd head size is fine without a rotation, and refused with one.
+        assert_eq!(split(&x, 3, 5, 1, None).unwrap().dims(), [1, 3, 3, 5]);
+        let (cos, sin) = (values(&[3, 2], 2.0), values(&[3, 2], 3.0));
+        let rotary = Some(Rotary {
+            cos: &cos,
+            sin: &sin,
+        });
+        assert!(split(&x, 3, 5, 1, rotary).is_err());
     }
 }
