@@ -10,6 +10,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::buffer;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
 use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, transposed};
@@ -195,15 +196,12 @@ impl CustomOp3 for Fused {
         self.check(q, k, v)?;
         let Dims { t, d, .. } = self.shape;
         let rows = self.shape.rows();
-        let mut out = vec![0.0; q.len()];
-        out.par_chunks_mut(rows * d)
-            .enumerate()
-            .try_for_each(|(pair, out)| {
-                let probs = self.probs(pair, self.slice(q, pair, rows), self.slice(k, pair, t))?;
-                let o = product(&probs, self.slice(v, pair, t), Rhs::Plain, (rows, d, t))?;
-                out.copy_from_slice(&o);
-                Ok::<_, candle_core::Error>(())
-            })?;
+        let out = buffer::try_filled(q.len(), rows * d, |pair, out| {
+            let probs = self.probs(pair, self.slice(q, pair, rows), self.slice(k, pair, t))?;
+            let o = product(&probs, self.slice(v, pair, t), Rhs::Plain, (rows, d, t))?;
+            out.copy_from_slice(&o);
+            Ok::<_, candle_core::Error>(())
+        })?;
         Ok((CpuStorage::F32(out), q_layout.shape().clone()))
     }
 

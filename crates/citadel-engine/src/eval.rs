@@ -3,7 +3,6 @@
 
 use crate::data::{Batch, TokenizedExample};
 use crate::error::{Error, Result};
-use crate::loss::masked_nll_sum;
 use crate::model::Model;
 
 /// Loss and perplexity on a dataset.
@@ -34,8 +33,7 @@ pub fn evaluate(
     for chunk in examples.chunks(batch_size) {
         let refs: Vec<&TokenizedExample> = chunk.iter().collect();
         let batch = Batch::collate(&refs, pad_id, model.device())?;
-        let logits = model.forward_eval(&batch.input_ids, None)?;
-        let sum = masked_nll_sum(&logits, &batch.input_ids, &batch.target_mask)?;
+        let sum = model.nll_sum_eval(&batch.input_ids, &batch.target_mask)?;
         nll += f64::from(sum.to_scalar::<f32>()?);
         target_tokens += batch.target_count;
     }

@@ -6,8 +6,8 @@
 //! fused `c_attn` output is read in place: `q`, `k` and `v` are column ranges of one tensor.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
-use rayon::prelude::*;
 
+use crate::buffer;
 use crate::error::{Error, Result};
 use crate::ops::{self, contiguous_f32, cpu_f32};
 
@@ -157,10 +157,10 @@ impl Layout4 {
     fn to_heads(&self, rows: &[f32], turn: Turn) -> candle_core::Result<Vec<f32>> {
         let (s, d) = (self.s, self.head_dim);
         let tables = self.tables()?;
-        let mut out = vec![0.0; self.b * self.heads * s * d];
-        out.par_chunks_mut(s * d)
-            .enumerate()
-            .for_each(|(bh, block)| {
+        Ok(buffer::filled(
+            self.b * self.heads * s * d,
+            s * d,
+            |bh, block| {
                 let (bi, h) = (bh / self.heads, bh % self.heads);
                 for (t, dst) in block.chunks_mut(d).enumerate() {
                     let start = (bi * s + t) * self.width + self.first_column + h * d;
@@ -170,18 +170,18 @@ impl Layout4 {
                         None => dst.copy_from_slice(src),
                     }
                 }
-            });
-        Ok(out)
+            },
+        ))
     }
 
     /// Heads `[b, heads, s, d]` → rows `[b, s, width]` (zero outside the heads' columns).
     fn to_rows(&self, heads: &[f32], turn: Turn) -> candle_core::Result<Vec<f32>> {
         let (s, d) = (self.s, self.head_dim);
         let tables = self.tables()?;
-        let mut out = vec![0.0; self.b * s * self.width];
-        out.par_chunks_mut(self.width)
-            .enumerate()
-            .for_each(|(row, dst)| {
+        Ok(buffer::filled(
+            self.b * s * self.width,
+            self.width,
+            |row, dst| {
                 let (bi, t) = (row / s, row % s);
                 let columns = &mut dst[self.first_column..self.first_column + self.heads * d];
                 for (h, dst) in columns.chunks_mut(d).enumerate() {
@@ -192,8 +192,8 @@ impl Layout4 {
                         None => dst.copy_from_slice(src),
                     }
                 }
-            });
-        Ok(out)
+            },
+        ))
     }
 
     fn tables(&self) -> candle_core::Result<Option<(ops::F32View<'_>, ops::F32View<'_>)>> {

@@ -5,6 +5,7 @@
 mod activation;
 mod attention;
 pub mod bench;
+mod buffer;
 mod chat;
 pub mod checkpoint;
 mod config;

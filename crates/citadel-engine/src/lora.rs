@@ -249,6 +249,12 @@ pub(crate) struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// No gradients, no dropout: evaluation and generation.
+    pub(crate) const EVAL: Pass<'static> = Pass {
+        track_grad: false,
+        dropout: None,
+    };
+
     /// The parameter as used in this pass: detached when gradients are not tracked.
     pub(crate) fn param(&self, t: &Tensor) -> Tensor {
         if self.track_grad {

@@ -2,16 +2,19 @@
 //!
 //! On CPU it is one fused, multi-threaded op over the `[rows, vocab]` logits whose backward
 //! writes `softmax - one_hot` directly: the logits are the largest activation of a step, and
-//! the composed version makes a dozen single-threaded passes over them. Other devices take the
+//! the composed version makes a dozen single-threaded passes over them. Training goes one step
+//! further and folds the language-model head in ([`head_nll_sum`]). Other devices take the
 //! composed path.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use crate::buffer;
 use crate::error::Result;
-use crate::ops::contiguous_f32;
+use crate::matmul::{self, Rhs};
+use crate::ops::{contiguous_f32, cpu_f32};
 use crate::vmath;
 
 /// The summed negative log-likelihood of `input_ids[:, 1:]` under `logits[:, :-1]`, counting
@@ -21,17 +24,7 @@ pub fn masked_nll_sum(logits: &Tensor, input_ids: &Tensor, target_mask: &Tensor)
         return composed_nll_sum(logits, input_ids, target_mask);
     }
     let (batch, seq, vocab) = logits.dims3()?;
-    let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
-    let mask = target_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-    // One row per position; the last position of each sequence predicts nothing.
-    let mut targets = Vec::with_capacity(batch * seq);
-    let mut weights = Vec::with_capacity(batch * seq);
-    for (row_ids, row_mask) in ids.iter().zip(&mask) {
-        targets.extend(&row_ids[1..]);
-        targets.push(0);
-        weights.extend(row_mask);
-        weights.push(0.0);
-    }
+    let (targets, weights) = shifted_targets(input_ids, target_mask)?;
     let rows = logits.reshape((batch * seq, vocab))?;
     let per_row = rows.apply_op1(MaskedCrossEntropy {
         targets,
@@ -39,6 +32,72 @@ pub fn masked_nll_sum(logits: &Tensor, input_ids: &Tensor, target_mask: &Tensor)
         log_sum_exps: OnceLock::new(),
     })?;
     Ok(per_row.sum_all()?)
+}
+
+/// [`masked_nll_sum`] of the logits `hidden · headᵀ` (`hidden` `[batch, seq, h]`, `head`
+/// `[vocab, h]`), the language-model head and its loss as one op on CPU when the head is frozen.
+///
+/// The logits are the largest tensor of a training step (`batch·seq·vocab` floats). Here only
+/// the positions that count get logits, the backward turns them into their own gradient in
+/// place, and autograd never sees them: no zero-filled gradient buffer, no accumulation pass,
+/// no second copy.
+pub(crate) fn head_nll_sum(
+    hidden: &Tensor,
+    head: &Tensor,
+    input_ids: &Tensor,
+    target_mask: &Tensor,
+) -> Result<Tensor> {
+    let fusable = hidden.device().is_cpu()
+        && hidden.dtype() == DType::F32
+        && head.dtype() == DType::F32
+        && !head.track_op();
+    if !fusable {
+        let logits = crate::dense::linear(hidden, head, None)?;
+        return masked_nll_sum(&logits, input_ids, target_mask);
+    }
+    let (targets, weights) = shifted_targets(input_ids, target_mask)?;
+    let scored = (0..weights.len()).filter(|&r| weights[r] != 0.0).collect();
+    let op = HeadCrossEntropy {
+        head: head.contiguous()?,
+        rows: Rows {
+            targets,
+            weights,
+            scored,
+        },
+        keep_for_backward: hidden.track_op(),
+        saved: Mutex::new(None),
+    };
+    let hidden = hidden.contiguous()?;
+    let per_row = if hidden.track_op() {
+        hidden.apply_op1(op)?
+    } else {
+        hidden.apply_op1_no_bwd(&op)?
+    };
+    Ok(per_row.sum_all()?)
+}
+
+/// Per position of `input_ids` `[batch, seq]`: the next token (the target) and its weight from
+/// `target_mask` `[batch, seq - 1]`. The last position of each sequence predicts nothing.
+fn shifted_targets(input_ids: &Tensor, target_mask: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
+    let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+    let mask = target_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    if mask.len() != ids.len() || ids.iter().zip(&mask).any(|(i, m)| m.len() + 1 != i.len()) {
+        return Err(crate::Error::InvalidArgument(format!(
+            "target mask {:?} does not fit input ids {:?} (one fewer column expected)",
+            target_mask.dims(),
+            input_ids.dims()
+        )));
+    }
+    let positions = ids.iter().map(Vec::len).sum();
+    let mut targets = Vec::with_capacity(positions);
+    let mut weights = Vec::with_capacity(positions);
+    for (row_ids, row_mask) in ids.iter().zip(&mask) {
+        targets.extend(&row_ids[1..]);
+        targets.push(0);
+        weights.extend(row_mask);
+        weights.push(0.0);
+    }
+    Ok((targets, weights))
 }
 
 /// The same loss from differentiable candle primitives.
@@ -73,22 +132,32 @@ fn log_sum_exp(row: &[f32]) -> f32 {
     max + vmath::sum_exp(row, max).ln() as f32
 }
 
+/// Turns a row of logits into `scale · (softmax(row) − one_hot(target))`, in place, given the
+/// row's `logsumexp`.
+fn softmax_minus_one_hot(row: &mut [f32], log_sum_exp: f32, scale: f32, target: u32) {
+    for v in row.iter_mut() {
+        *v = scale * vmath::exp(*v - log_sum_exp);
+    }
+    row[target as usize] -= scale;
+}
+
 impl MaskedCrossEntropy {
     fn check(&self, layout: &Layout) -> candle_core::Result<(usize, usize)> {
         let (rows, vocab) = layout.shape().dims2()?;
-        if rows != self.targets.len() {
-            candle_core::bail!(
-                "cross-entropy: {rows} rows for {} targets",
-                self.targets.len()
-            )
-        }
-        if let Some(bad) = self.targets.iter().find(|&&t| t as usize >= vocab) {
-            candle_core::bail!(
-                "cross-entropy: target id {bad} is outside the vocabulary of {vocab}"
-            )
-        }
+        check_targets(rows, &self.targets, vocab)?;
         Ok((rows, vocab))
     }
+}
+
+/// Checks there is one target per row and each is a token of the vocabulary.
+fn check_targets(rows: usize, targets: &[u32], vocab: usize) -> candle_core::Result<()> {
+    if rows != targets.len() {
+        candle_core::bail!("cross-entropy: {rows} rows for {} targets", targets.len())
+    }
+    if let Some(bad) = targets.iter().find(|&&t| t as usize >= vocab) {
+        candle_core::bail!("cross-entropy: target id {bad} is outside the vocabulary of {vocab}")
+    }
+    Ok(())
 }
 
 impl CustomOp1 for MaskedCrossEntropy {
@@ -171,28 +240,152 @@ impl CustomOp2 for MaskedCrossEntropyGrad<'_> {
         if upstream.len() != rows || self.targets.len() != rows || self.log_sum_exps.len() != rows {
             candle_core::bail!("cross-entropy backward: shapes do not match")
         }
-        let mut out = vec![0f32; rows * vocab];
-        out.par_chunks_mut(vocab)
-            .zip(logits.par_chunks(vocab))
-            .enumerate()
-            .for_each(|(r, (out_row, row))| {
-                let scale = upstream[r] * self.weights[r];
-                if scale == 0.0 {
-                    return;
-                }
-                let shift = self.log_sum_exps[r];
-                for (o, &x) in out_row.iter_mut().zip(row) {
-                    *o = scale * vmath::exp(x - shift);
-                }
-                out_row[self.targets[r] as usize] -= scale;
-            });
+        let out = buffer::filled(rows * vocab, vocab, |r, out_row| {
+            let scale = upstream[r] * self.weights[r];
+            if scale != 0.0 {
+                out_row.copy_from_slice(&logits[r * vocab..][..vocab]);
+                softmax_minus_one_hot(out_row, self.log_sum_exps[r], scale, self.targets[r]);
+            }
+        });
         Ok((CpuStorage::F32(out), logits_layout.shape().clone()))
+    }
+}
+
+/// The positions of a head-and-loss op: targets, weights, and the rows that count.
+struct Rows {
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+    /// Indices of the rows with a non-zero weight, ascending: only they get logits.
+    scored: Vec<usize>,
+}
+
+/// `hidden` `[.., h]` → per row `weight · (logsumexp(l) − l[target])` with `l = row · headᵀ`.
+struct HeadCrossEntropy {
+    head: Tensor,
+    rows: Rows,
+    /// Whether the forward keeps its logits for a backward (training).
+    keep_for_backward: bool,
+    /// The scored rows' logits and `logsumexp`s, left by the forward for the backward.
+    saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+impl HeadCrossEntropy {
+    /// The head's `(vocab, h)`, checked against a hidden state of `shape`, and its row count.
+    fn dims(&self, shape: &Shape) -> candle_core::Result<(usize, usize, usize)> {
+        let (vocab, h) = self.head.dims2()?;
+        if vocab == 0 || h == 0 || shape.dims().last() != Some(&h) {
+            candle_core::bail!("lm_head [{vocab}, {h}] applied to hidden states {shape:?}")
+        }
+        let rows = shape.elem_count() / h;
+        check_targets(rows, &self.rows.targets, vocab)?;
+        Ok((vocab, h, rows))
+    }
+
+    /// Logits `[scored, vocab]` of the scored rows of `hidden`, and their `logsumexp`s.
+    fn logits(&self, hidden: &[f32], h: usize) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        let (vocab, _) = self.head.dims2()?;
+        let scored = &self.rows.scored;
+        let gathered;
+        let input = if scored.len() * h == hidden.len() {
+            hidden
+        } else {
+            gathered = scored
+                .iter()
+                .flat_map(|&r| &hidden[r * h..(r + 1) * h])
+                .copied()
+                .collect::<Vec<_>>();
+            &gathered
+        };
+        let head = cpu_f32(&self.head)?;
+        let logits = matmul::product(input, &head, Rhs::Transposed, (scored.len(), vocab, h))
+            .map_err(candle_core::Error::Msg)?;
+        let log_sum_exps = logits.par_chunks(vocab).map(log_sum_exp).collect();
+        Ok((logits, log_sum_exps))
+    }
+}
+
+impl CustomOp1 for HeadCrossEntropy {
+    fn name(&self) -> &'static str {
+        "lm-head-cross-entropy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (vocab, h, rows) = self.dims(layout.shape())?;
+        let (logits, log_sum_exps) = self.logits(contiguous_f32(storage, layout)?, h)?;
+        let Rows {
+            targets,
+            weights,
+            scored,
+        } = &self.rows;
+        let mut losses = vec![0f32; rows];
+        for (i, &r) in scored.iter().enumerate() {
+            let target_logit = logits[i * vocab + targets[r] as usize];
+            losses[r] = weights[r] * (log_sum_exps[i] - target_logit);
+        }
+        if self.keep_for_backward {
+            *self
+                .saved
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("poisoned".into()))? =
+                Some((logits, log_sum_exps));
+        }
+        Ok((CpuStorage::F32(losses), Shape::from(rows)))
+    }
+
+    fn bwd(
+        &self,
+        hidden: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let (vocab, h, rows) = self.dims(hidden.shape())?;
+        let saved = self
+            .saved
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
+            .take();
+        // A second backward over the same graph finds the logits consumed: recompute them.
+        let (mut logits, log_sum_exps) = match saved {
+            Some(saved) => saved,
+            None => self.logits(&cpu_f32(&hidden.contiguous()?)?, h)?,
+        };
+        let grad = grad.contiguous()?;
+        let upstream = cpu_f32(&grad)?;
+        let Rows {
+            targets,
+            weights,
+            scored,
+        } = &self.rows;
+        logits
+            .par_chunks_mut(vocab)
+            .zip(scored.par_iter().zip(&log_sum_exps))
+            .for_each(|(row, (&r, &lse))| {
+                softmax_minus_one_hot(row, lse, upstream[r] * weights[r], targets[r]);
+            });
+        let head = cpu_f32(&self.head)?;
+        let d_scored = matmul::product(&logits, &head, Rhs::Plain, (scored.len(), h, vocab))
+            .map_err(candle_core::Error::Msg)?;
+        let d_hidden = if scored.len() == rows {
+            d_scored
+        } else {
+            let mut d_hidden = vec![0f32; rows * h];
+            for (&r, d) in scored.iter().zip(d_scored.chunks(h)) {
+                d_hidden[r * h..(r + 1) * h].copy_from_slice(d);
+            }
+            d_hidden
+        };
+        Tensor::from_vec(d_hidden, hidden.shape(), hidden.device()).map(Some)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{max_diff, wave};
     use candle_core::{Device, Var};
 
     #[test]
@@ -256,5 +449,53 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff < 1e-5, "gradients differ by {diff}");
+    }
+
+    /// `(hidden, head, ids, mask)` for the head-and-loss tests: batch 2, seq 6, h 8, vocab 13.
+    fn head_case(mask: &[[f32; 5]; 2]) -> (Var, Tensor, Tensor, Tensor) {
+        let device = Device::Cpu;
+        let hidden = Var::from_tensor(&wave(&[2, 6, 8], 1.0)).unwrap();
+        let head = (wave(&[13, 8], 2.0) * 2.0).unwrap();
+        let ids = Tensor::new(&[[1u32, 4, 12, 0, 3, 7], [7, 7, 2, 9, 5, 11]], &device).unwrap();
+        let mask = Tensor::new(mask, &device).unwrap();
+        (hidden, head, ids, mask)
+    }
+
+    #[test]
+    fn the_fused_head_and_loss_match_logits_then_loss() {
+        let all = [[1.0; 5]; 2];
+        let some = [[0.0, 1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0, 1.0]];
+        for mask in [all, some] {
+            let (hidden, head, ids, mask) = head_case(&mask);
+            let fused = head_nll_sum(hidden.as_tensor(), &head, &ids, &mask).unwrap();
+            let logits = crate::dense::linear(hidden.as_tensor(), &head, None).unwrap();
+            let reference = masked_nll_sum(&logits, &ids, &mask).unwrap();
+            let (f, r) = (
+                fused.to_scalar::<f32>().unwrap(),
+                reference.to_scalar::<f32>().unwrap(),
+            );
+            assert!((f - r).abs() < 1e-5, "{f} vs {r}");
+            let grad = |loss: &Tensor| loss.backward().unwrap().get(&hidden).unwrap().clone();
+            let (gf, gr) = (grad(&fused), grad(&reference));
+            assert!(
+                max_diff(&gf, &gr) < 1e-6,
+                "gradients differ by {}",
+                max_diff(&gf, &gr)
+            );
+            // The first backward consumed the kept logits; a second recomputes them.
+            assert!(max_diff(&grad(&fused), &gf) < 1e-7);
+        }
+    }
+
+    #[test]
+    fn the_fused_head_refuses_masks_and_targets_that_do_not_fit() {
+        let (hidden, head, ids, _) = head_case(&[[1.0; 5]; 2]);
+        let wide = Tensor::ones((2, 6), DType::F32, &Device::Cpu).unwrap();
+        assert!(head_nll_sum(hidden.as_tensor(), &head, &ids, &wide).is_err());
+        let mask = Tensor::ones((2, 5), DType::F32, &Device::Cpu).unwrap();
+        let outside = Tensor::new(&[[1u32, 4, 13, 0, 3, 7], [0; 6]], &Device::Cpu).unwrap();
+        assert!(head_nll_sum(hidden.as_tensor(), &head, &outside, &mask).is_err());
+        let narrow_head = wave(&[13, 7], 2.0);
+        assert!(head_nll_sum(hidden.as_tensor(), &narrow_head, &ids, &mask).is_err());
     }
 }

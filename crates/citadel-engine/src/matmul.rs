@@ -11,6 +11,8 @@
 
 use rayon::prelude::*;
 
+use crate::buffer;
+
 /// How the right-hand matrix `b` of `a · op(b)` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rhs {
@@ -48,30 +50,31 @@ pub(crate) fn product(
         return product_on_this_thread(a, b, rhs, (m, n, k));
     }
     check(a, b, rhs, (m, n, k))?;
-    let mut c = vec![0.0; m * n];
     if m >= threads * MIN_ROWS_PER_PART || rhs == Rhs::Plain {
         let rows = m.div_ceil(threads);
-        c.par_chunks_mut(rows * n)
-            .zip(a.par_chunks(rows * k))
-            .for_each(|(c, a)| kernel(a, b, rhs, (c.len() / n, n, k), c, n));
-    } else {
-        // Few rows (decoding): each thread takes a band of output columns, i.e. of `b`'s rows.
-        let cols = n.div_ceil(threads);
-        let bands: Vec<(usize, Vec<f32>)> = b
-            .par_chunks(cols * k)
-            .enumerate()
-            .map(|(i, b)| {
-                let width = b.len() / k;
-                let mut band = vec![0.0; m * width];
-                kernel(a, b, rhs, (m, width, k), &mut band, width);
-                (i * cols, band)
-            })
-            .collect();
-        for (start, band) in bands {
-            let width = band.len() / m;
-            for (row, out) in band.chunks(width).zip(c.chunks_mut(n)) {
-                out[start..start + width].copy_from_slice(row);
-            }
+        // Each thread zeroes and computes its own band of rows.
+        return Ok(buffer::filled(m * n, rows * n, |band, c| {
+            let a = &a[band * rows * k..][..c.len() / n * k];
+            kernel(a, b, rhs, (c.len() / n, n, k), c, n);
+        }));
+    }
+    // Few rows (decoding): each thread takes a band of output columns, i.e. of `b`'s rows.
+    let cols = n.div_ceil(threads);
+    let bands: Vec<(usize, Vec<f32>)> = b
+        .par_chunks(cols * k)
+        .enumerate()
+        .map(|(i, b)| {
+            let width = b.len() / k;
+            let mut band = vec![0.0; m * width];
+            kernel(a, b, rhs, (m, width, k), &mut band, width);
+            (i * cols, band)
+        })
+        .collect();
+    let mut c = vec![0.0; m * n];
+    for (start, band) in bands {
+        let width = band.len() / m;
+        for (row, out) in band.chunks(width).zip(c.chunks_mut(n)) {
+            out[start..start + width].copy_from_slice(row);
         }
     }
     Ok(c)
@@ -114,7 +117,7 @@ fn check(a: &[f32], b: &[f32], rhs: Rhs, (m, n, k): (usize, usize, usize)) -> Re
     Ok(())
 }
 
-/// One thread's `c[m, n] = a[m, k] · op(b)`, `c` with row stride `ldc`. The caller has checked
+/// One thread's `c[m, n] += a[m, k] · op(b)`, `c` with row stride `ldc`. The caller has checked
 /// `a` holds `m·k`, `b` holds `n·k` and `c` holds `m·ldc` elements, all sizes fitting an `i32`.
 fn kernel(a: &[f32], b: &[f32], rhs: Rhs, dims: (usize, usize, usize), c: &mut [f32], ldc: usize) {
     #[cfg(citadel_openblas)]
@@ -180,7 +183,7 @@ fn openblas_kernel(
             k as c_int,
             b.as_ptr(),
             ldb as c_int,
-            0.0,
+            1.0,
             c.as_mut_ptr(),
             ldc as c_int,
         );
@@ -201,7 +204,7 @@ fn gemm_kernel(
         Rhs::Plain => (1, n as isize),
     };
     debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= (m - 1) * ldc + n);
-    // SAFETY: as for the OpenBLAS kernel; `read_dst` is false, so `c` is only written.
+    // SAFETY: as for the OpenBLAS kernel.
     unsafe {
         gemm::gemm(
             m,
@@ -210,14 +213,14 @@ fn gemm_kernel(
             c.as_mut_ptr(),
             1,
             ldc as isize,
-            false,
+            true,
             a.as_ptr(),
             1,
             k as isize,
             b.as_ptr(),
             rhs_cs,
             rhs_rs,
-            0.0,
+            1.0,
             1.0,
             false,
             false,

@@ -14,6 +14,7 @@ use crate::gpt2::{self, Gpt2};
 use crate::kv_cache::KvCache;
 use crate::llama::{self, Llama};
 use crate::lora::{new_var, DropoutStream, Linear, LoraConfig, Pass};
+use crate::loss;
 use crate::peft;
 use crate::threads;
 use crate::weights::WeightMap;
@@ -111,23 +112,32 @@ impl Model {
     /// Gradients flow to every trainable variable (LoRA factors, or all weights under full
     /// fine-tuning); LoRA dropout is active in training mode only.
     pub fn forward(&self, input_ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let dropout = self.training.then_some(&self.dropout);
-        let pass = Pass {
-            track_grad: self.lora.is_some() || self.full_finetune,
-            dropout,
-        };
+        let pass = self.tracked_pass();
         let hidden = self.hidden(input_ids, cache, None, &pass)?;
         dense::linear(&hidden, &pass.param(self.lm_head()), None)
     }
 
     /// Logits `[b, s, vocab]` without gradient tracking or dropout (evaluation).
     pub fn forward_eval(&self, input_ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let pass = Pass {
-            track_grad: false,
-            dropout: None,
-        };
+        let pass = Pass::EVAL;
         let hidden = self.hidden(input_ids, cache, None, &pass)?;
         dense::linear(&hidden, &pass.param(self.lm_head()), None)
+    }
+
+    /// The summed next-token loss of `input_ids` over the positions `target_mask` selects (as
+    /// [`crate::loss::masked_nll_sum`] of [`Model::forward`]'s logits), with the same gradients
+    /// and dropout. The logits never enter the autograd graph (see [`loss::head_nll_sum`]).
+    pub fn nll_sum(&self, input_ids: &Tensor, target_mask: &Tensor) -> Result<Tensor> {
+        let pass = self.tracked_pass();
+        let hidden = self.hidden(input_ids, None, None, &pass)?;
+        loss::head_nll_sum(&hidden, &pass.param(self.lm_head()), input_ids, target_mask)
+    }
+
+    /// [`Model::nll_sum`] without gradient tracking or dropout (evaluation).
+    pub fn nll_sum_eval(&self, input_ids: &Tensor, target_mask: &Tensor) -> Result<Tensor> {
+        let pass = Pass::EVAL;
+        let hidden = self.hidden(input_ids, None, None, &pass)?;
+        loss::head_nll_sum(&hidden, &pass.param(self.lm_head()), input_ids, target_mask)
     }
 
     /// Logits of the last position only, `[b, vocab]`, without gradients (generation).
@@ -144,13 +154,18 @@ impl Model {
         cache: Option<&mut KvCache>,
         left_pad: Option<&[usize]>,
     ) -> Result<Tensor> {
-        let pass = Pass {
-            track_grad: false,
-            dropout: None,
-        };
+        let pass = Pass::EVAL;
         let hidden = self.hidden(input_ids, cache, left_pad, &pass)?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
         dense::linear(&last, &pass.param(self.lm_head()), None)
+    }
+
+    /// Gradients to every trainable variable; LoRA dropout in training mode only.
+    fn tracked_pass(&self) -> Pass<'_> {
+        Pass {
+            track_grad: self.lora.is_some() || self.full_finetune,
+            dropout: self.training.then_some(&self.dropout),
+        }
     }
 
     fn hidden(

@@ -8,8 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, StorageRef, Tensor, D};
 
-use rayon::prelude::*;
-
+use crate::buffer;
 use crate::error::Result;
 
 /// Softmax over the last dimension.
@@ -134,36 +133,34 @@ impl candle_core::CustomOp3 for NormGrad {
             candle_core::bail!("norm gradient: input, weight and gradient do not fit")
         }
         let n = cols as f64;
-        let mut dx = vec![0.0f32; x.len()];
-        dx.par_chunks_mut(cols)
-            .zip(x.par_chunks(cols).zip(g.par_chunks(cols)))
-            .for_each(|(dx, (x, g))| {
-                let mean = match self.kind {
-                    Norm::Rms => 0.0,
-                    Norm::Layer => x.iter().map(|&v| f64::from(v)).sum::<f64>() / n,
-                };
-                let var = x
-                    .iter()
-                    .map(|&v| (f64::from(v) - mean).powi(2))
-                    .sum::<f64>()
-                    / n;
-                let r = 1.0 / (var + self.eps).sqrt();
-                let (mut h_mean, mut proj) = (0.0, 0.0);
-                for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
-                    let h = f64::from(g) * f64::from(w);
-                    h_mean += h;
-                    proj += h * (f64::from(x) - mean) * r;
-                }
-                let (h_mean, proj) = match self.kind {
-                    Norm::Rms => (0.0, proj / n),
-                    Norm::Layer => (h_mean / n, proj / n),
-                };
-                for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(w) {
-                    let normed = (f64::from(x) - mean) * r;
-                    let h = f64::from(g) * f64::from(w);
-                    *dx = (r * (h - h_mean - normed * proj)) as f32;
-                }
-            });
+        let dx = buffer::filled(x.len(), cols, |row, dx| {
+            let (x, g) = (&x[row * cols..][..cols], &g[row * cols..][..cols]);
+            let mean = match self.kind {
+                Norm::Rms => 0.0,
+                Norm::Layer => x.iter().map(|&v| f64::from(v)).sum::<f64>() / n,
+            };
+            let var = x
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let r = 1.0 / (var + self.eps).sqrt();
+            let (mut h_mean, mut proj) = (0.0, 0.0);
+            for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
+                let h = f64::from(g) * f64::from(w);
+                h_mean += h;
+                proj += h * (f64::from(x) - mean) * r;
+            }
+            let (h_mean, proj) = match self.kind {
+                Norm::Rms => (0.0, proj / n),
+                Norm::Layer => (h_mean / n, proj / n),
+            };
+            for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(w) {
+                let normed = (f64::from(x) - mean) * r;
+                let h = f64::from(g) * f64::from(w);
+                *dx = (r * (h - h_mean - normed * proj)) as f32;
+            }
+        });
         Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
     }
 }

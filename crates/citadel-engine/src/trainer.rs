@@ -7,7 +7,6 @@ use candle_core::{Tensor, Var};
 
 use crate::data::{Batch, Batcher};
 use crate::error::{Error, Result};
-use crate::loss::masked_nll_sum;
 use crate::model::Model;
 use crate::optim::{clip_grad_norm, global_grad_norm, AdamW, AdamWConfig};
 use crate::schedule::{Decay, Schedule};
@@ -192,9 +191,7 @@ impl Trainer {
         };
         for batch in micro_batches {
             let started = Instant::now();
-            let logits = self.model.forward(&batch.input_ids, None)?;
-            let loss =
-                (masked_nll_sum(&logits, &batch.input_ids, &batch.target_mask)? * per_target)?;
+            let loss = (self.model.nll_sum(&batch.input_ids, &batch.target_mask)? * per_target)?;
             out.loss += f64::from(loss.to_scalar::<f32>()?);
             let backward_started = Instant::now();
             out.forward_s += (backward_started - started).as_secs_f64();

@@ -4,7 +4,7 @@
 //! eight independent lanes. Only baseline x86-64 SIMD (SSE2) is assumed, so the binary runs on
 //! any x86-64 and every lane does the same IEEE operations on every machine.
 
-use rayon::prelude::*;
+use crate::buffer;
 
 /// Elements per rayon task: small enough to split a block's activations, large enough that
 /// scheduling is noise.
@@ -54,27 +54,21 @@ pub(crate) fn tanh(x: f32) -> f32 {
 }
 
 /// `f(a[i])` for every element, in parallel.
-pub(crate) fn map1(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK))
-        .for_each(|(out, a)| {
-            out.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a));
-        });
-    out
+pub(crate) fn map1(a: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    buffer::filled(a.len(), CHUNK, |i, out| {
+        let a = &a[i * CHUNK..][..out.len()];
+        out.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a));
+    })
 }
 
 /// `f(a[i], b[i])` for every element, in parallel; the slices have equal lengths.
-pub(crate) fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(out, (a, b))| {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
-    out
+pub(crate) fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    buffer::filled(a.len(), CHUNK, |i, out| {
+        let (a, b) = (&a[i * CHUNK..][..out.len()], &b[i * CHUNK..][..out.len()]);
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
+        }
+    })
 }
 
 /// `f(a[i], b[i], c[i])` for every element, in parallel; the slices have equal lengths.
@@ -82,21 +76,15 @@ pub(crate) fn map3(
     a: &[f32],
     b: &[f32],
     c: &[f32],
-    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+    f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(
-            a.par_chunks(CHUNK)
-                .zip(b.par_chunks(CHUNK))
-                .zip(c.par_chunks(CHUNK)),
-        )
-        .for_each(|(out, ((a, b), c))| {
-            for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
-                *o = f(a, b, c);
-            }
-        });
-    out
+    buffer::filled(a.len(), CHUNK, |i, out| {
+        let range = i * CHUNK..i * CHUNK + out.len();
+        let (a, b, c) = (&a[range.clone()], &b[range.clone()], &c[range]);
+        for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+            *o = f(a, b, c);
+        }
+    })
 }
 
 /// The largest element (−∞ for none), in eight independent lanes so the loop vectorizes.
