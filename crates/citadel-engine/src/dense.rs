@@ -8,12 +8,16 @@
 //! `g·W` (never the frozen weight's), and `A`'s and `B`'s. Other devices, and weights that train
 //! themselves (full fine-tuning), take the composed path.
 
+use std::sync::Mutex;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::activation;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
 use crate::ops::{contiguous_f32, cpu_f32, transposed};
+use crate::vmath;
 
 /// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -60,6 +64,33 @@ pub(crate) fn lora_linear(
     Ok(x.contiguous()?.apply_op3(&a, &b, op)?)
 }
 
+/// `silu(x·Wgᵀ + bg) ⊙ (x·Wuᵀ + bu)`: a Llama MLP's frozen gate and up projections and their
+/// SwiGLU, one autograd node on CPU. Its backward turns the kept pre-activations into their
+/// gradients in place and sums both layers' input gradients into one buffer, where the separate
+/// ops would have candle zero-fill and add three gradient tensors.
+pub(crate) fn swiglu_pair(
+    x: &Tensor,
+    (gate, gate_bias): (&Tensor, Option<&Tensor>),
+    (up, up_bias): (&Tensor, Option<&Tensor>),
+) -> Result<Tensor> {
+    if !(fusable(x, gate, gate_bias) && fusable(x, up, up_bias)) || gate.dims() != up.dims() {
+        let (gate, up) = (linear(x, gate, gate_bias)?, linear(x, up, up_bias)?);
+        return activation::swiglu(&gate, &up);
+    }
+    let op = SwiGluPair {
+        gate: Frozen::new(gate, gate_bias)?,
+        up: Frozen::new(up, up_bias)?,
+        keep_for_backward: x.track_op(),
+        saved: Mutex::new(None),
+    };
+    let x = x.contiguous()?;
+    Ok(if x.track_op() {
+        x.apply_op1(op)?
+    } else {
+        x.apply_op1_no_bwd(&op)?
+    })
+}
+
 /// Whether the layer runs as one of this module's ops: f32 on CPU, weight and bias frozen.
 fn fusable(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
     x.device().is_cpu()
@@ -100,11 +131,15 @@ fn product(
     matmul::product(a, b, rhs, dims).map_err(msg)
 }
 
-/// `y += x`, element-wise across the pool.
-fn add_into(y: &mut [f32], x: &[f32]) {
-    y.par_chunks_mut(1 << 14)
-        .zip(x.par_chunks(1 << 14))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+/// `c += a · op(b)` across the pool.
+fn add_product(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    rhs: Rhs,
+    dims: (usize, usize, usize),
+) -> candle_core::Result<()> {
+    matmul::add_product(c, a, b, rhs, dims).map_err(msg)
 }
 
 /// A frozen `[out, in]` weight and optional `[out]` bias.
@@ -167,6 +202,12 @@ impl Frozen {
     fn input_grad(&self, g: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
         let dims = (rows, self.in_features, self.out_features);
         product(g, &cpu_f32(&self.weight)?, Rhs::Plain, dims)
+    }
+
+    /// `dx += g · W`.
+    fn add_input_grad(&self, dx: &mut [f32], g: &[f32], rows: usize) -> candle_core::Result<()> {
+        let dims = (rows, self.in_features, self.out_features);
+        add_product(dx, g, &cpu_f32(&self.weight)?, Rhs::Plain, dims)
     }
 }
 
@@ -235,8 +276,13 @@ impl CustomOp3 for Adapted {
         let (a, b) = (contiguous_f32(a, a_layout)?, contiguous_f32(b, b_layout)?);
         let mut y = self.base.forward(x, rows)?;
         let down = self.down(x, a, rows, r)?;
-        let update = product(&down, b, Rhs::Transposed, (rows, self.base.out_features, r))?;
-        add_into(&mut y, &update);
+        add_product(
+            &mut y,
+            &down,
+            b,
+            Rhs::Transposed,
+            (rows, self.base.out_features, r),
+        )?;
         Ok((CpuStorage::F32(y), out_shape))
     }
 
@@ -280,12 +326,63 @@ impl CustomOp3 for Adapted {
         };
         let dx = if x.track_op() {
             let mut dx = self.base.input_grad(&g, rows)?;
-            add_into(&mut dx, &product(&d_down, &ad, Rhs::Plain, (rows, inp, r))?);
+            add_product(&mut dx, &d_down, &ad, Rhs::Plain, (rows, inp, r))?;
             Some(Tensor::from_vec(dx, x.shape(), x.device())?)
         } else {
             None
         };
         Ok((dx, da, db))
+    }
+}
+
+/// See [`swiglu_pair`].
+struct SwiGluPair {
+    gate: Frozen,
+    up: Frozen,
+    /// Whether the forward keeps the pre-activations for a backward (training).
+    keep_for_backward: bool,
+    /// The gate and up pre-activations, left by the forward for the backward.
+    saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+impl SwiGluPair {
+    fn pre_activations(&self, x: &[f32], rows: usize) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.gate.forward(x, rows)?, self.up.forward(x, rows)?))
+    }
+}
+
+impl CustomOp1 for SwiGluPair {
+    fn name(&self) -> &'static str {
+        "swiglu-gate-up"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, out_shape) = self.gate.shapes(layout.shape())?;
+        let (gate, up) = self.pre_activations(contiguous_f32(x, layout)?, rows)?;
+        let y = vmath::map2(&gate, &up, activation::swiglu_value);
+        if self.keep_for_backward {
+            *self.saved.lock().map_err(|_| msg("poisoned".into()))? = Some((gate, up));
+        }
+        Ok((CpuStorage::F32(y), out_shape))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (rows, _) = self.gate.shapes(x.shape())?;
+        let saved = self
+            .saved
+            .lock()
+            .map_err(|_| msg("poisoned".into()))?
+            .take();
+        // A second backward over the same graph finds them consumed: recompute them.
+        let (mut gate, mut up) = match saved {
+            Some(saved) => saved,
+            None => self.pre_activations(&cpu_f32(&x.contiguous()?)?, rows)?,
+        };
+        let grad = grad.contiguous()?;
+        activation::swiglu_grads_in_place(&mut gate, &mut up, &cpu_f32(&grad)?);
+        let mut dx = self.gate.input_grad(&gate, rows)?;
+        self.up.add_input_grad(&mut dx, &up, rows)?;
+        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
     }
 }
 
@@ -348,6 +445,51 @@ mod tests {
             assert_eq!(f.dims(), p.dims());
             assert!(max_diff(f, p) < 1e-4, "gradient off by {}", max_diff(f, p));
         }
+    }
+
+    #[test]
+    fn the_fused_gate_and_up_pair_matches_two_layers_and_swiglu() {
+        for (rows, inp, out) in [(3, 16, 24), (64, 96, 80)] {
+            let x = Var::from_tensor(&values(&[2, rows, inp], 1.0)).unwrap();
+            let (gate, up) = (values(&[out, inp], 2.0), values(&[out, inp], 3.0));
+            let (gate_bias, up_bias) = (values(&[out], 4.0), values(&[out], 5.0));
+            let fused = swiglu_pair(
+                x.as_tensor(),
+                (&gate, Some(&gate_bias)),
+                (&up, Some(&up_bias)),
+            )
+            .unwrap();
+            let plain = crate::activation::swiglu(
+                &composed(x.as_tensor(), &gate, Some(&gate_bias)).unwrap(),
+                &composed(x.as_tensor(), &up, Some(&up_bias)).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(fused.dims(), [2, rows, out]);
+            let scale = plain
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                max_diff(&fused, &plain) < 1e-5 * scale,
+                "{} {scale}",
+                max_diff(&fused, &plain)
+            );
+            let (gf, gp) = (grads(&fused, &[&x]), grads(&plain, &[&x]));
+            assert!(
+                max_diff(&gf[0], &gp[0]) < 1e-4,
+                "off by {}",
+                max_diff(&gf[0], &gp[0])
+            );
+            // The first backward consumed the kept pre-activations; a second recomputes them.
+            assert!(max_diff(&grads(&fused, &[&x])[0], &gf[0]) < 1e-6);
+        }
+        let x = values(&[5, 16], 1.0);
+        let (gate, up) = (values(&[8, 16], 2.0), values(&[7, 16], 3.0));
+        // Layers of different widths are not a pair; they go the separate way and fail there.
+        assert!(swiglu_pair(&x, (&gate, None), (&up, None)).is_err());
     }
 
     #[test]

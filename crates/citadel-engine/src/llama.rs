@@ -3,13 +3,12 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::activation;
 use crate::attention;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::heads::{self, Rotary};
 use crate::kv_cache::KvCache;
-use crate::lora::{Linear, Pass};
+use crate::lora::{self, Linear, Pass};
 use crate::ops;
 use crate::positions::Positions;
 use crate::weights::WeightMap;
@@ -208,10 +207,7 @@ impl Llama {
             let attn = heads::merge(&attention::attention(&q, &k, &v, mask)?)?;
             x = (x + block.o_proj.forward(&attn, pass)?)?;
             let h = ops::rms_norm(&x, &pass.param(&block.post_norm), self.eps)?;
-            let gated = activation::swiglu(
-                &block.gate_proj.forward(&h, pass)?,
-                &block.up_proj.forward(&h, pass)?,
-            )?;
+            let gated = lora::swiglu_mlp(&block.gate_proj, &block.up_proj, &h, pass)?;
             x = (x + block.down_proj.forward(&gated, pass)?)?;
         }
         if let Some(cache) = cache {

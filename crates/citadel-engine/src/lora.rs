@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
+use crate::activation;
 use crate::dense::{self, LowRank};
 use crate::error::{Error, Result};
 
@@ -192,6 +193,21 @@ impl Linear {
         }
         Ok(())
     }
+}
+
+/// A Llama MLP's `silu(gate(x)) ⊙ up(x)`: one fused op when neither layer has a LoRA branch.
+pub(crate) fn swiglu_mlp(gate: &Linear, up: &Linear, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+    if gate.lora.is_some() || up.lora.is_some() {
+        return activation::swiglu(&gate.forward(x, pass)?, &up.forward(x, pass)?);
+    }
+    let params = |layer: &Linear| {
+        (
+            pass.param(&layer.weight),
+            layer.bias.as_ref().map(|b| pass.param(b)),
+        )
+    };
+    let ((gw, gb), (uw, ub)) = (params(gate), params(up));
+    dense::swiglu_pair(x, (&gw, gb.as_ref()), (&uw, ub.as_ref()))
 }
 
 /// A new variable holding a copy of `t`, returned as its (variable) tensor.

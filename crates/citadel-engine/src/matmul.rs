@@ -80,6 +80,36 @@ pub(crate) fn product(
     Ok(c)
 }
 
+/// `c += a[m, k] · op(b)` for a row-major `[m, n]` matrix `c`, computed across rayon's pool.
+pub(crate) fn add_product(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    rhs: Rhs,
+    (m, n, k): (usize, usize, usize),
+) -> Result<(), String> {
+    check(a, b, rhs, (m, n, k))?;
+    if c.len() != m * n {
+        return Err(format!(
+            "matmul: {} elements do not hold a [{m}, {n}] result",
+            c.len()
+        ));
+    }
+    if m == 0 || n == 0 || k == 0 {
+        return Ok(());
+    }
+    let threads = rayon::current_num_threads();
+    if threads < 2 || m * n * k < PARALLEL_MIN_WORK || m < threads * MIN_ROWS_PER_PART {
+        kernel(a, b, rhs, (m, n, k), c, n);
+        return Ok(());
+    }
+    let rows = m.div_ceil(threads);
+    c.par_chunks_mut(rows * n)
+        .zip(a.par_chunks(rows * k))
+        .for_each(|(c, a)| kernel(a, b, rhs, (c.len() / n, n, k), c, n));
+    Ok(())
+}
+
 /// [`product`] on the calling thread, for callers that already split their work.
 pub(crate) fn product_on_this_thread(
     a: &[f32],
@@ -280,6 +310,16 @@ mod tests {
                     .map(|(g, w)| (g - w).abs())
                     .fold(0.0, f32::max);
                 assert!(worst < 1e-3, "{rhs:?} {m}x{n}x{k}: off by {worst}");
+                // Accumulating onto existing values adds the same product.
+                let start = values(m * n, 3);
+                let mut sum = start.clone();
+                add_product(&mut sum, &a, &b, rhs, (m, n, k)).unwrap();
+                let worst = sum
+                    .iter()
+                    .zip(start.iter().zip(&want))
+                    .map(|(s, (c, w))| (s - (c + w)).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-3, "+= {rhs:?} {m}x{n}x{k}: off by {worst}");
             }
         }
     }
@@ -289,6 +329,9 @@ mod tests {
         let err = product(&[1.0; 5], &[1.0; 6], Rhs::Transposed, (2, 3, 2)).unwrap_err();
         assert!(err.contains("do not hold"), "{err}");
         assert!(product(&[1.0; 4], &[1.0; 5], Rhs::Plain, (2, 3, 2)).is_err());
+        let mut short = [0.0; 5];
+        let err = add_product(&mut short, &[1.0; 4], &[1.0; 6], Rhs::Plain, (2, 3, 2));
+        assert!(err.unwrap_err().contains("do not hold a [2, 3] result"));
         assert_eq!(
             product(&[], &[], Rhs::Plain, (0, 0, 0)).unwrap(),
             Vec::<f32>::new()

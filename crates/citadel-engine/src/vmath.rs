@@ -8,7 +8,7 @@ use crate::buffer;
 
 /// Elements per rayon task: small enough to split a block's activations, large enough that
 /// scheduling is noise.
-const CHUNK: usize = 1 << 14;
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// `eˣ` within 2 ulp (Cephes' reduction and polynomial), without branches: 0 below −87.34
 /// (where `eˣ` leaves f32's normal range), saturating at `e⁸⁸` ≈ 1.65e38, NaN for NaN.
