@@ -3,9 +3,12 @@
 //! On CPU, for more than one query position (training, evaluation, prompt prefill), it is one op
 //! forward and one backward, parallel over (batch row, key/value head) pairs. Composed from candle
 //! ops, a layer's attention is a dozen nodes whose backward passes each fill the scores-sized
-//! gradients single-threaded, and the mask's addition alone costs four such passes. The backward
-//! recomputes the probabilities from q and k instead of keeping them. Single-token decoding and
-//! other devices use the composed form.
+//! gradients single-threaded, and the mask's addition alone costs four such passes. The forward
+//! keeps the probabilities for the backward when there are at most [`KEEP_PROBS_MAX_KEYS`] keys;
+//! for longer sequences, whose probabilities would outweigh every other activation, the backward
+//! recomputes them from q and k. Single-token decoding and other devices use the composed form.
+
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -15,6 +18,10 @@ use crate::error::Result;
 use crate::matmul::{self, Rhs};
 use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, transposed};
 use crate::vmath;
+
+/// Up to this many keys per query, the forward keeps the probabilities for the backward: for a
+/// 4 × 128 batch of SmolLM2 they are 2.4 MB a layer, about as much as its queries.
+const KEEP_PROBS_MAX_KEYS: usize = 256;
 
 /// Attention over `q` `[b, heads, s, d]`, `k` and `v` `[b, kv_heads, t, d]`, with `mask` `[s, t]`
 /// or `[b, 1, 1, s, t]` added to the scores. Returns `[b, heads, s, d]`.
@@ -39,6 +46,12 @@ pub(crate) fn attention(
             }
             None => None,
         };
+        let tracked = q.track_op() || k.track_op() || v.track_op();
+        let kept = if tracked && t <= KEEP_PROBS_MAX_KEYS {
+            (0..b * kv_heads).map(|_| Mutex::new(None)).collect()
+        } else {
+            Vec::new()
+        };
         let op = Fused {
             shape: Dims {
                 b,
@@ -49,9 +62,10 @@ pub(crate) fn attention(
                 d,
             },
             mask,
+            kept,
         };
         let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
-        return Ok(if q.track_op() || k.track_op() || v.track_op() {
+        return Ok(if tracked {
             q.apply_op3(&k, &v, op)?
         } else {
             q.apply_op3_no_bwd(&k, &v, &op)?
@@ -105,6 +119,8 @@ impl Dims {
 struct Fused {
     shape: Dims,
     mask: Option<Vec<f32>>,
+    /// Per pair, the probabilities the forward left for the backward (empty: not kept).
+    kept: Vec<Mutex<Option<Vec<f32>>>>,
 }
 
 impl Fused {
@@ -167,6 +183,10 @@ struct PairGrads {
     dv: Vec<f32>,
 }
 
+fn poisoned() -> candle_core::Error {
+    candle_core::Error::Msg("attention: a thread panicked while holding kept probabilities".into())
+}
+
 fn product(
     a: &[f32],
     b: &[f32],
@@ -200,6 +220,9 @@ impl CustomOp3 for Fused {
             let probs = self.probs(pair, self.slice(q, pair, rows), self.slice(k, pair, t))?;
             let o = product(&probs, self.slice(v, pair, t), Rhs::Plain, (rows, d, t))?;
             out.copy_from_slice(&o);
+            if let Some(slot) = self.kept.get(pair) {
+                *slot.lock().map_err(|_| poisoned())? = Some(probs);
+            }
             Ok::<_, candle_core::Error>(())
         })?;
         Ok((CpuStorage::F32(out), q_layout.shape().clone()))
@@ -228,7 +251,15 @@ impl CustomOp3 for Fused {
                     self.slice(&vd, pair, t),
                 );
                 let dout = self.slice(&gd, pair, rows);
-                let probs = self.probs(pair, qp, kp)?;
+                // Taken, not cloned: a second backward over the same graph recomputes them.
+                let kept = match self.kept.get(pair) {
+                    Some(slot) => slot.lock().map_err(|_| poisoned())?.take(),
+                    None => None,
+                };
+                let probs = match kept {
+                    Some(probs) => probs,
+                    None => self.probs(pair, qp, kp)?,
+                };
                 // dP = dO Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled back to the raw scores.
                 let mut dscores = product(dout, vp, Rhs::Transposed, (rows, t, d))?;
                 for (dp, p) in dscores.chunks_mut(t).zip(probs.chunks(t)) {
@@ -247,10 +278,10 @@ impl CustomOp3 for Fused {
             if !x.track_op() {
                 return Ok(None);
             }
-            let data: Vec<f32> = per_pair
-                .iter()
-                .flat_map(|p| pick(p).iter().copied())
-                .collect();
+            let per = x.elem_count() / per_pair.len().max(1);
+            let data = buffer::filled(x.elem_count(), per, |pair, out| {
+                out.copy_from_slice(pick(&per_pair[pair]));
+            });
             Tensor::from_vec(data, x.shape(), x.device()).map(Some)
         };
         Ok((
@@ -311,6 +342,14 @@ mod tests {
             assert!(max_diff(&fused_out, &plain_out) < 1e-5);
             for (a, b) in fused_grads.iter().zip(&plain_grads) {
                 assert!(max_diff(a, b) < 1e-5, "gradient off by {}", max_diff(a, b));
+            }
+            // The first backward takes the kept probabilities; a second recomputes them.
+            let out = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), mask).unwrap();
+            let loss = (&out * &w).unwrap().sum_all().unwrap();
+            let (first, second) = (loss.backward().unwrap(), loss.backward().unwrap());
+            for x in [&q, &k, &v] {
+                let (a, b) = (first.get(x).unwrap(), second.get(x).unwrap());
+                assert!(max_diff(a, b) < 1e-6);
             }
         }
     }
