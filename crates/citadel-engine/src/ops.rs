@@ -6,7 +6,9 @@
 //! own weight trains (full fine-tuning), or off CPU, the ops are composed from differentiable
 //! primitives instead. Also: borrowing a tensor's f32 elements for the engine's custom ops.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, StorageRef, Tensor, D};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, StorageRef, Tensor, D,
+};
 
 use crate::buffer;
 use crate::error::Result;
@@ -33,6 +35,9 @@ pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 
 /// RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) * weight`.
 pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if let Some(y) = normalize(x, Norm::Rms, eps, weight, None)? {
+        return Ok(y);
+    }
     if !x.track_op() && !weight.track_op() {
         return Ok(candle_nn::ops::rms_norm(
             &x.contiguous()?,
@@ -40,27 +45,15 @@ pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> 
             eps as f32,
         )?);
     }
-    if weight.track_op() || !x.device().is_cpu() {
-        let inv_rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
-        return Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(weight)?);
-    }
-    let input = x.detach().contiguous()?;
-    let y = candle_nn::ops::rms_norm(&input, weight, eps as f32)?;
-    let weight = weight.clone();
-    with_input_grad(x, &y, move |g| {
-        input.apply_op3_no_bwd(
-            &weight,
-            &g.contiguous()?,
-            &NormGrad {
-                kind: Norm::Rms,
-                eps,
-            },
-        )
-    })
+    let inv_rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+    Ok(x.broadcast_mul(&inv_rms)?.broadcast_mul(weight)?)
 }
 
 /// LayerNorm over the last dimension with weight and bias.
 pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    if let Some(y) = normalize(x, Norm::Layer, eps, weight, Some(bias))? {
+        return Ok(y);
+    }
     if !x.track_op() && !weight.track_op() && !bias.track_op() {
         return Ok(candle_nn::ops::layer_norm(
             &x.contiguous()?,
@@ -69,29 +62,44 @@ pub(crate) fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -
             eps as f32,
         )?);
     }
-    if weight.track_op() || bias.track_op() || !x.device().is_cpu() {
-        let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
-            .sqrt()?
-            .recip()?;
-        return Ok(centered
-            .broadcast_mul(&inv_std)?
-            .broadcast_mul(weight)?
-            .broadcast_add(bias)?);
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let inv_std = (centered.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+        .sqrt()?
+        .recip()?;
+    Ok(centered
+        .broadcast_mul(&inv_std)?
+        .broadcast_mul(weight)?
+        .broadcast_add(bias)?)
+}
+
+/// The norm as one op on CPU when its weight and bias are frozen f32 (`None` otherwise: other
+/// devices take candle's fused kernels, trained norm weights the composed form).
+fn normalize(
+    x: &Tensor,
+    kind: Norm,
+    eps: f64,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let frozen_f32 = |t: &Tensor| t.dtype() == DType::F32 && !t.track_op();
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || !frozen_f32(weight) {
+        return Ok(None);
     }
-    let input = x.detach().contiguous()?;
-    let y = candle_nn::ops::layer_norm(&input, weight, bias, eps as f32)?;
-    let weight = weight.clone();
-    with_input_grad(x, &y, move |g| {
-        input.apply_op3_no_bwd(
-            &weight,
-            &g.contiguous()?,
-            &NormGrad {
-                kind: Norm::Layer,
-                eps,
-            },
-        )
-    })
+    if bias.is_some_and(|b| !frozen_f32(b)) {
+        return Ok(None);
+    }
+    let op = Normalize {
+        kind,
+        eps,
+        weight: weight.contiguous()?,
+        bias: bias.map(Tensor::contiguous).transpose()?,
+    };
+    let x = x.contiguous()?;
+    Ok(Some(if x.track_op() {
+        x.apply_op1(op)?
+    } else {
+        x.apply_op1_no_bwd(&op)?
+    }))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,53 +108,80 @@ enum Norm {
     Layer,
 }
 
-/// The input gradient of a norm over the last dimension, from (input, weight, upstream gradient),
-/// one row per rayon task. With h = g ⊙ w and r = 1/σ:
+/// A norm over the last dimension with a frozen weight (and bias), forward and input gradient,
+/// one row per rayon task. With x̂ the normalized row, h = g ⊙ w and r = 1/σ:
 /// RMSNorm, x̂ = x·r: dx = r · (h − x̂ · mean(h ⊙ x̂));
 /// LayerNorm, x̂ = (x − μ)·r: dx = r · (h − mean(h) − x̂ · mean(h ⊙ x̂)).
-struct NormGrad {
+struct Normalize {
     kind: Norm,
     eps: f64,
+    weight: Tensor,
+    bias: Option<Tensor>,
 }
 
-impl candle_core::CustomOp3 for NormGrad {
-    fn name(&self) -> &'static str {
-        "norm-input-grad"
+impl Normalize {
+    /// The row's mean (zero for RMSNorm) and `1/σ`, in f64.
+    fn stats(&self, x: &[f32]) -> (f64, f64) {
+        let n = x.len() as f64;
+        let mean = match self.kind {
+            Norm::Rms => 0.0,
+            Norm::Layer => x.iter().map(|&v| f64::from(v)).sum::<f64>() / n,
+        };
+        let var = x
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, 1.0 / (var + self.eps).sqrt())
     }
 
-    fn cpu_fwd(
-        &self,
-        x: &CpuStorage,
-        x_layout: &Layout,
-        w: &CpuStorage,
-        w_layout: &Layout,
-        g: &CpuStorage,
-        g_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w, g) = (
-            contiguous_f32(x, x_layout)?,
-            contiguous_f32(w, w_layout)?,
-            contiguous_f32(g, g_layout)?,
-        );
-        let cols = w.len();
-        if cols == 0 || x.len() % cols != 0 || g.len() != x.len() {
-            candle_core::bail!("norm gradient: input, weight and gradient do not fit")
+    /// The weight's width, checked against an input of `len` elements.
+    fn cols(&self, len: usize) -> candle_core::Result<usize> {
+        let cols = self.weight.elem_count();
+        let bias_fits = self.bias.as_ref().is_none_or(|b| b.elem_count() == cols);
+        if cols == 0 || len % cols != 0 || !bias_fits {
+            candle_core::bail!("norm: a weight of {cols} does not fit an input of {len} elements")
+        }
+        Ok(cols)
+    }
+}
+
+impl CustomOp1 for Normalize {
+    fn name(&self) -> &'static str {
+        "norm"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(x, layout)?;
+        let cols = self.cols(x.len())?;
+        let w = cpu_f32(&self.weight)?;
+        let bias = self.bias.as_ref().map(cpu_f32).transpose()?;
+        let y = buffer::filled(x.len(), cols, |row, y| {
+            let x = &x[row * cols..][..cols];
+            let (mean, r) = self.stats(x);
+            for ((y, &x), &w) in y.iter_mut().zip(x).zip(w.iter()) {
+                *y = ((f64::from(x) - mean) * r) as f32 * w;
+            }
+            if let Some(bias) = &bias {
+                y.iter_mut().zip(bias.iter()).for_each(|(y, b)| *y += b);
+            }
+        });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let (xd, g, w) = (cpu_f32(x)?, cpu_f32(&grad)?, cpu_f32(&self.weight)?);
+        let cols = self.cols(xd.len())?;
+        if g.len() != xd.len() {
+            candle_core::bail!("norm gradient: input and gradient do not fit")
         }
         let n = cols as f64;
-        let dx = buffer::filled(x.len(), cols, |row, dx| {
-            let (x, g) = (&x[row * cols..][..cols], &g[row * cols..][..cols]);
-            let mean = match self.kind {
-                Norm::Rms => 0.0,
-                Norm::Layer => x.iter().map(|&v| f64::from(v)).sum::<f64>() / n,
-            };
-            let var = x
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            let r = 1.0 / (var + self.eps).sqrt();
+        let dx = buffer::filled(xd.len(), cols, |row, dx| {
+            let (x, g) = (&xd[row * cols..][..cols], &g[row * cols..][..cols]);
+            let (mean, r) = self.stats(x);
             let (mut h_mean, mut proj) = (0.0, 0.0);
-            for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
+            for ((&x, &g), &w) in x.iter().zip(g).zip(w.iter()) {
                 let h = f64::from(g) * f64::from(w);
                 h_mean += h;
                 proj += h * (f64::from(x) - mean) * r;
@@ -155,13 +190,13 @@ impl candle_core::CustomOp3 for NormGrad {
                 Norm::Rms => (0.0, proj / n),
                 Norm::Layer => (h_mean / n, proj / n),
             };
-            for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(w) {
+            for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(w.iter()) {
                 let normed = (f64::from(x) - mean) * r;
                 let h = f64::from(g) * f64::from(w);
                 *dx = (r * (h - h_mean - normed * proj)) as f32;
             }
         });
-        Ok((CpuStorage::F32(dx), x_layout.shape().clone()))
+        Tensor::from_vec(dx, x.shape(), x.device()).map(Some)
     }
 }
 
@@ -311,8 +346,9 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     use super::*;
+    use crate::testing::max_diff;
 
-    /// The fused norm gradients equal candle's autograd through the composed norms.
+    /// The fused norm values and gradients equal candle's autograd through the composed norms.
     #[test]
     fn norm_input_gradients_equal_the_composed_forms() {
         let x: Vec<f32> = (0..6 * 40)
@@ -361,12 +397,19 @@ mod tests {
             .unwrap()
             .broadcast_add(&bias)
             .unwrap();
+        let (rms, ln) = (
+            rms_norm(xt, &w, 1e-5).unwrap(),
+            layer_norm(xt, &w, &bias, 1e-5).unwrap(),
+        );
+        assert!(max_diff(&rms, &rms_plain) < 1e-5 && max_diff(&ln, &ln_plain) < 1e-5);
+        let short = Tensor::ones(39, DType::F32, &Device::Cpu).unwrap();
+        assert!(rms_norm(xt, &short, 1e-5).is_err());
+        // Without gradient tracking, the same op gives the same values.
+        let detached = rms_norm(&xt.detach(), &w, 1e-5).unwrap();
+        assert_eq!(max_diff(&detached, &rms), 0.0);
         let pairs = [
-            (grad_of(rms_norm(xt, &w, 1e-5).unwrap()), grad_of(rms_plain)),
-            (
-                grad_of(layer_norm(xt, &w, &bias, 1e-5).unwrap()),
-                grad_of(ln_plain),
-            ),
+            (grad_of(rms), grad_of(rms_plain)),
+            (grad_of(ln), grad_of(ln_plain)),
         ];
         for (fused, plain) in pairs {
             let diff: f32 = (fused - plain)
