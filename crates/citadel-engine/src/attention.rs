@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::buffer;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
-use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, transposed};
+use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim};
 use crate::vmath;
 
 /// Up to this many keys per query, the forward keeps the probabilities for the backward: for a
@@ -187,6 +187,15 @@ fn poisoned() -> candle_core::Error {
     candle_core::Error::Msg("attention: a thread panicked while holding kept probabilities".into())
 }
 
+/// `aᵀ · b` for `a` `[k, m]` and `b` `[k, n]`.
+fn transposed_product(
+    a: &[f32],
+    b: &[f32],
+    dims: (usize, usize, usize),
+) -> candle_core::Result<Vec<f32>> {
+    matmul::transposed_product_on_this_thread(a, b, dims).map_err(candle_core::Error::Msg)
+}
+
 fn product(
     a: &[f32],
     b: &[f32],
@@ -269,8 +278,8 @@ impl CustomOp3 for Fused {
                         .for_each(|(g, &p)| *g = p * (*g - dot) * scale);
                 }
                 let dq = product(&dscores, kp, Rhs::Plain, (rows, d, t))?;
-                let dk = product(&transposed(&dscores, rows, t), qp, Rhs::Plain, (t, d, rows))?;
-                let dv = product(&transposed(&probs, rows, t), dout, Rhs::Plain, (t, d, rows))?;
+                let dk = transposed_product(&dscores, qp, (t, d, rows))?;
+                let dv = transposed_product(&probs, dout, (t, d, rows))?;
                 Ok::<_, candle_core::Error>(PairGrads { dq, dk, dv })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;

@@ -22,6 +22,15 @@ pub(crate) enum Rhs {
     Plain,
 }
 
+/// How the left-hand matrix `a` of `op(a) · op(b)` is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lhs {
+    /// `a` is `[m, k]`.
+    Plain,
+    /// `a` is `[k, m]` and the product is `aᵀ · op(b)`.
+    Transposed,
+}
+
 /// Which kernel this build multiplies many-row products with (for benchmark reports).
 pub const BACKEND: &str = if cfg!(citadel_openblas) {
     "openblas"
@@ -55,7 +64,7 @@ pub(crate) fn product(
         // Each thread zeroes and computes its own band of rows.
         return Ok(buffer::filled(m * n, rows * n, |band, c| {
             let a = &a[band * rows * k..][..c.len() / n * k];
-            kernel(a, b, rhs, (c.len() / n, n, k), c, n);
+            kernel(a, Lhs::Plain, b, rhs, (c.len() / n, n, k), c, n);
         }));
     }
     // Few rows (decoding): each thread takes a band of output columns, i.e. of `b`'s rows.
@@ -66,7 +75,7 @@ pub(crate) fn product(
         .map(|(i, b)| {
             let width = b.len() / k;
             let mut band = vec![0.0; m * width];
-            kernel(a, b, rhs, (m, width, k), &mut band, width);
+            kernel(a, Lhs::Plain, b, rhs, (m, width, k), &mut band, width);
             (i * cols, band)
         })
         .collect();
@@ -100,13 +109,13 @@ pub(crate) fn add_product(
     }
     let threads = rayon::current_num_threads();
     if threads < 2 || m * n * k < PARALLEL_MIN_WORK || m < threads * MIN_ROWS_PER_PART {
-        kernel(a, b, rhs, (m, n, k), c, n);
+        kernel(a, Lhs::Plain, b, rhs, (m, n, k), c, n);
         return Ok(());
     }
     let rows = m.div_ceil(threads);
     c.par_chunks_mut(rows * n)
         .zip(a.par_chunks(rows * k))
-        .for_each(|(c, a)| kernel(a, b, rhs, (c.len() / n, n, k), c, n));
+        .for_each(|(c, a)| kernel(a, Lhs::Plain, b, rhs, (c.len() / n, n, k), c, n));
     Ok(())
 }
 
@@ -120,7 +129,22 @@ pub(crate) fn product_on_this_thread(
     check(a, b, rhs, (m, n, k))?;
     let mut c = vec![0.0; m * n];
     if m > 0 && n > 0 && k > 0 {
-        kernel(a, b, rhs, (m, n, k), &mut c, n);
+        kernel(a, Lhs::Plain, b, rhs, (m, n, k), &mut c, n);
+    }
+    Ok(c)
+}
+
+/// `aᵀ · b` for `a` stored `[k, m]` and `b` `[k, n]`, on the calling thread: the transposed
+/// factor is read in place (attention's backward multiplies by transposed scores).
+pub(crate) fn transposed_product_on_this_thread(
+    a: &[f32],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+) -> Result<Vec<f32>, String> {
+    check(a, b, Rhs::Plain, (m, n, k))?;
+    let mut c = vec![0.0; m * n];
+    if m > 0 && n > 0 && k > 0 {
+        kernel(a, Lhs::Transposed, b, Rhs::Plain, (m, n, k), &mut c, n);
     }
     Ok(c)
 }
@@ -149,17 +173,26 @@ fn check(a: &[f32], b: &[f32], rhs: Rhs, (m, n, k): (usize, usize, usize)) -> Re
 
 /// One thread's `c[m, n] += a[m, k] · op(b)`, `c` with row stride `ldc`. The caller has checked
 /// `a` holds `m·k`, `b` holds `n·k` and `c` holds `m·ldc` elements, all sizes fitting an `i32`.
-fn kernel(a: &[f32], b: &[f32], rhs: Rhs, dims: (usize, usize, usize), c: &mut [f32], ldc: usize) {
+fn kernel(
+    a: &[f32],
+    lhs: Lhs,
+    b: &[f32],
+    rhs: Rhs,
+    dims: (usize, usize, usize),
+    c: &mut [f32],
+    ldc: usize,
+) {
     #[cfg(citadel_openblas)]
     if dims.0 >= OPENBLAS_MIN_ROWS {
-        return openblas_kernel(a, b, rhs, dims, c, ldc);
+        return openblas_kernel(a, lhs, b, rhs, dims, c, ldc);
     }
-    gemm_kernel(a, b, rhs, dims, c, ldc)
+    gemm_kernel(a, lhs, b, rhs, dims, c, ldc)
 }
 
 #[cfg(citadel_openblas)]
 fn openblas_kernel(
     a: &[f32],
+    lhs: Lhs,
     b: &[f32],
     rhs: Rhs,
     (m, n, k): (usize, usize, usize),
@@ -189,6 +222,10 @@ fn openblas_kernel(
     const ROW_MAJOR: c_int = 101;
     const NO_TRANS: c_int = 111;
     const TRANS: c_int = 112;
+    let (trans_a, lda) = match lhs {
+        Lhs::Plain => (NO_TRANS, k),
+        Lhs::Transposed => (TRANS, m),
+    };
     let (trans_b, ldb) = match rhs {
         Rhs::Transposed => (TRANS, k),
         Rhs::Plain => (NO_TRANS, n),
@@ -203,14 +240,14 @@ fn openblas_kernel(
     unsafe {
         cblas_sgemm(
             ROW_MAJOR,
-            NO_TRANS,
+            trans_a,
             trans_b,
             m as c_int,
             n as c_int,
             k as c_int,
             1.0,
             a.as_ptr(),
-            k as c_int,
+            lda as c_int,
             b.as_ptr(),
             ldb as c_int,
             1.0,
@@ -222,13 +259,18 @@ fn openblas_kernel(
 
 fn gemm_kernel(
     a: &[f32],
+    lhs: Lhs,
     b: &[f32],
     rhs: Rhs,
     (m, n, k): (usize, usize, usize),
     c: &mut [f32],
     ldc: usize,
 ) {
-    // Strides (column, row) of `op(b)` viewed as `[k, n]`.
+    // Strides (column, row) of `op(a)` viewed as `[m, k]`, and of `op(b)` viewed as `[k, n]`.
+    let (lhs_cs, lhs_rs) = match lhs {
+        Lhs::Plain => (1, k as isize),
+        Lhs::Transposed => (m as isize, 1),
+    };
     let (rhs_cs, rhs_rs) = match rhs {
         Rhs::Transposed => (k as isize, 1),
         Rhs::Plain => (1, n as isize),
@@ -245,8 +287,8 @@ fn gemm_kernel(
             ldc as isize,
             true,
             a.as_ptr(),
-            1,
-            k as isize,
+            lhs_cs,
+            lhs_rs,
             b.as_ptr(),
             rhs_cs,
             rhs_rs,
@@ -321,6 +363,17 @@ mod tests {
                     .fold(0.0, f32::max);
                 assert!(worst < 1e-3, "+= {rhs:?} {m}x{n}x{k}: off by {worst}");
             }
+            // aᵀ·b with a stored transposed: the same as a·b with a stored plainly.
+            let (a, b) = (values(m * k, 4), values(k * n, 5));
+            let a_t: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+            let got = transposed_product_on_this_thread(&a_t, &b, (m, n, k)).unwrap();
+            let want = naive(&a, &b, Rhs::Plain, (m, n, k));
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-3, "aᵀ·b {m}x{n}x{k}: off by {worst}");
         }
     }
 
