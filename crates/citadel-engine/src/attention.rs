@@ -8,15 +8,13 @@
 //! for longer sequences, whose probabilities would outweigh every other activation, the backward
 //! recomputes them from q and k. Single-token decoding and other devices use the composed form.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::buffer;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
-use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim};
+use crate::ops::{contiguous_f32, cpu_f32, softmax_last_dim, Kept};
 use crate::vmath;
 
 /// Up to this many keys per query, the forward keeps the probabilities for the backward: for a
@@ -48,7 +46,7 @@ pub(crate) fn attention(
         };
         let tracked = q.track_op() || k.track_op() || v.track_op();
         let kept = if tracked && t <= KEEP_PROBS_MAX_KEYS {
-            (0..b * kv_heads).map(|_| Mutex::new(None)).collect()
+            (0..b * kv_heads).map(|_| Kept::empty()).collect()
         } else {
             Vec::new()
         };
@@ -120,7 +118,7 @@ struct Fused {
     shape: Dims,
     mask: Option<Vec<f32>>,
     /// Per pair, the probabilities the forward left for the backward (empty: not kept).
-    kept: Vec<Mutex<Option<Vec<f32>>>>,
+    kept: Vec<Kept<Vec<f32>>>,
 }
 
 impl Fused {
@@ -183,10 +181,6 @@ struct PairGrads {
     dv: Vec<f32>,
 }
 
-fn poisoned() -> candle_core::Error {
-    candle_core::Error::Msg("attention: a thread panicked while holding kept probabilities".into())
-}
-
 /// `aᵀ · b` for `a` `[k, m]` and `b` `[k, n]`.
 fn transposed_product(
     a: &[f32],
@@ -230,7 +224,7 @@ impl CustomOp3 for Fused {
             let o = product(&probs, self.slice(v, pair, t), Rhs::Plain, (rows, d, t))?;
             out.copy_from_slice(&o);
             if let Some(slot) = self.kept.get(pair) {
-                *slot.lock().map_err(|_| poisoned())? = Some(probs);
+                slot.put(probs)?;
             }
             Ok::<_, candle_core::Error>(())
         })?;
@@ -262,7 +256,7 @@ impl CustomOp3 for Fused {
                 let dout = self.slice(&gd, pair, rows);
                 // Taken, not cloned: a second backward over the same graph recomputes them.
                 let kept = match self.kept.get(pair) {
-                    Some(slot) => slot.lock().map_err(|_| poisoned())?.take(),
+                    Some(slot) => slot.take()?,
                     None => None,
                 };
                 let probs = match kept {

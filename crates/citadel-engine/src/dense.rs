@@ -8,15 +8,13 @@
 //! `g·W` (never the frozen weight's), and `A`'s and `B`'s. Other devices, and weights that train
 //! themselves (full fine-tuning), take the composed path.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::activation;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
-use crate::ops::{contiguous_f32, cpu_f32, transposed};
+use crate::ops::{contiguous_f32, cpu_f32, transposed, Kept};
 use crate::vmath;
 
 /// `x @ weightᵀ (+ bias)` for `x` of shape `[.., in]` and `weight` of shape `[out, in]`.
@@ -81,7 +79,7 @@ pub(crate) fn swiglu_pair(
         gate: Frozen::new(gate, gate_bias)?,
         up: Frozen::new(up, up_bias)?,
         keep_for_backward: x.track_op(),
-        saved: Mutex::new(None),
+        saved: Kept::empty(),
     };
     let x = x.contiguous()?;
     Ok(if x.track_op() {
@@ -342,7 +340,7 @@ struct SwiGluPair {
     /// Whether the forward keeps the pre-activations for a backward (training).
     keep_for_backward: bool,
     /// The gate and up pre-activations, left by the forward for the backward.
-    saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+    saved: Kept<(Vec<f32>, Vec<f32>)>,
 }
 
 impl SwiGluPair {
@@ -361,18 +359,14 @@ impl CustomOp1 for SwiGluPair {
         let (gate, up) = self.pre_activations(contiguous_f32(x, layout)?, rows)?;
         let y = vmath::map2(&gate, &up, activation::swiglu_value);
         if self.keep_for_backward {
-            *self.saved.lock().map_err(|_| msg("poisoned".into()))? = Some((gate, up));
+            self.saved.put((gate, up))?;
         }
         Ok((CpuStorage::F32(y), out_shape))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (rows, _) = self.gate.shapes(x.shape())?;
-        let saved = self
-            .saved
-            .lock()
-            .map_err(|_| msg("poisoned".into()))?
-            .take();
+        let saved = self.saved.take()?;
         // A second backward over the same graph finds them consumed: recompute them.
         let (mut gate, mut up) = match saved {
             Some(saved) => saved,

@@ -6,7 +6,7 @@
 //! further and folds the language-model head in ([`head_nll_sum`]). Other devices take the
 //! composed path.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::buffer;
 use crate::error::Result;
 use crate::matmul::{self, Rhs};
-use crate::ops::{contiguous_f32, cpu_f32};
+use crate::ops::{contiguous_f32, cpu_f32, Kept};
 use crate::vmath;
 
 /// The summed negative log-likelihood of `input_ids[:, 1:]` under `logits[:, :-1]`, counting
@@ -65,7 +65,7 @@ pub(crate) fn head_nll_sum(
             scored,
         },
         keep_for_backward: hidden.track_op(),
-        saved: Mutex::new(None),
+        saved: Kept::empty(),
     };
     let hidden = hidden.contiguous()?;
     let per_row = if hidden.track_op() {
@@ -266,7 +266,7 @@ struct HeadCrossEntropy {
     /// Whether the forward keeps its logits for a backward (training).
     keep_for_backward: bool,
     /// The scored rows' logits and `logsumexp`s, left by the forward for the backward.
-    saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+    saved: Kept<(Vec<f32>, Vec<f32>)>,
 }
 
 impl HeadCrossEntropy {
@@ -327,11 +327,7 @@ impl CustomOp1 for HeadCrossEntropy {
             losses[r] = weights[r] * (log_sum_exps[i] - target_logit);
         }
         if self.keep_for_backward {
-            *self
-                .saved
-                .lock()
-                .map_err(|_| candle_core::Error::Msg("poisoned".into()))? =
-                Some((logits, log_sum_exps));
+            self.saved.put((logits, log_sum_exps))?;
         }
         Ok((CpuStorage::F32(losses), Shape::from(rows)))
     }
@@ -343,11 +339,7 @@ impl CustomOp1 for HeadCrossEntropy {
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         let (vocab, h, rows) = self.dims(hidden.shape())?;
-        let saved = self
-            .saved
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?
-            .take();
+        let saved = self.saved.take()?;
         // A second backward over the same graph finds the logits consumed: recompute them.
         let (mut logits, log_sum_exps) = match saved {
             Some(saved) => saved,

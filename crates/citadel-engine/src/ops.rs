@@ -10,8 +10,33 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, StorageRef, Tensor, D,
 };
 
+use std::sync::Mutex;
+
 use crate::buffer;
 use crate::error::Result;
+
+/// What an op's forward leaves for its backward (activations it would otherwise recompute).
+/// The backward takes it, so a second backward over the same graph finds it gone and recomputes.
+pub(crate) struct Kept<T>(Mutex<Option<T>>);
+
+impl<T> Kept<T> {
+    pub(crate) fn empty() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    pub(crate) fn put(&self, value: T) -> candle_core::Result<()> {
+        *self.0.lock().map_err(|_| Self::poisoned())? = Some(value);
+        Ok(())
+    }
+
+    pub(crate) fn take(&self) -> candle_core::Result<Option<T>> {
+        Ok(self.0.lock().map_err(|_| Self::poisoned())?.take())
+    }
+
+    fn poisoned() -> candle_core::Error {
+        candle_core::Error::Msg("a thread panicked while holding an op's kept activations".into())
+    }
+}
 
 /// Softmax over the last dimension.
 pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
