@@ -331,6 +331,13 @@ mod tests {
             .collect()
     }
 
+    fn worst_difference(got: &[f32], want: &[f32]) -> f32 {
+        got.iter()
+            .zip(want)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0, f32::max)
+    }
+
     #[test]
     fn products_match_a_naive_sum_for_every_split() {
         // Single-thread, row split, column split (few rows) and uneven band widths.
@@ -346,21 +353,14 @@ mod tests {
                 let (a, b) = (values(m * k, 1), values(n * k, 2));
                 let got = product(&a, &b, rhs, (m, n, k)).unwrap();
                 let want = naive(&a, &b, rhs, (m, n, k));
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(g, w)| (g - w).abs())
-                    .fold(0.0, f32::max);
+                let worst = worst_difference(&got, &want);
                 assert!(worst < 1e-3, "{rhs:?} {m}x{n}x{k}: off by {worst}");
                 // Accumulating onto existing values adds the same product.
                 let start = values(m * n, 3);
                 let mut sum = start.clone();
                 add_product(&mut sum, &a, &b, rhs, (m, n, k)).unwrap();
-                let worst = sum
-                    .iter()
-                    .zip(start.iter().zip(&want))
-                    .map(|(s, (c, w))| (s - (c + w)).abs())
-                    .fold(0.0, f32::max);
+                let expected: Vec<f32> = start.iter().zip(&want).map(|(c, w)| c + w).collect();
+                let worst = worst_difference(&sum, &expected);
                 assert!(worst < 1e-3, "+= {rhs:?} {m}x{n}x{k}: off by {worst}");
             }
             // aᵀ·b with a stored transposed: the same as a·b with a stored plainly.
@@ -368,11 +368,7 @@ mod tests {
             let a_t: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
             let got = transposed_product_on_this_thread(&a_t, &b, (m, n, k)).unwrap();
             let want = naive(&a, &b, Rhs::Plain, (m, n, k));
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(g, w)| (g - w).abs())
-                .fold(0.0, f32::max);
+            let worst = worst_difference(&got, &want);
             assert!(worst < 1e-3, "aᵀ·b {m}x{n}x{k}: off by {worst}");
         }
     }
