@@ -1,7 +1,7 @@
 //! The trainer against the PEFT + PyTorch AdamW trace, determinism, and exact resumption from a
 //! checkpoint.
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use citadel_engine::checkpoint::{load_checkpoint, save_checkpoint};
 use citadel_engine::data::{Batch, Batcher, TokenizedExample};
 use citadel_engine::optim::AdamWConfig;
@@ -9,6 +9,7 @@ use citadel_engine::schedule::Decay;
 use citadel_engine::trainer::{TrainConfig, Trainer};
 use citadel_engine::{LoraConfig, Model};
 
+use crate::exactness::max_abs_diff;
 use crate::fixture;
 
 #[derive(serde::Deserialize)]
@@ -74,19 +75,6 @@ fn reproduces_the_peft_training_trace() {
         let diff = max_abs_diff(have, want);
         assert!(diff < 1e-4, "{name}: max abs diff {diff:e}");
     }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 fn config(total_steps: u64) -> TrainConfig {
