@@ -73,7 +73,8 @@ pub(crate) fn attention(
 }
 
 /// The same attention from candle ops. Query heads sharing a key/value head are folded into
-/// the sequence axis, so no copy of k/v is made.
+/// the sequence axis, and k and v are read where they lie (a decoding step's are views of the
+/// KV cache's buffers), so no copy of either is made.
 fn composed(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
     let (b, heads, s, d) = q.dims4()?;
     let (_, kv_heads, t, _) = k.dims4()?;
@@ -89,7 +90,7 @@ fn composed(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result
         None => scores,
     };
     let probs = softmax_last_dim(&scores)?;
-    Ok(probs.matmul(&v.contiguous()?)?.reshape((b, heads, s, d))?)
+    Ok(probs.matmul(v)?.reshape((b, heads, s, d))?)
 }
 
 #[derive(Debug, Clone, Copy)]
