@@ -1,5 +1,5 @@
 //! The engine benchmark: LoRA training tokens/s on a fixed random batch, greedy generation
-//! tokens/s, peak resident memory of each (Linux `VmHWM`), and where a training step's time goes.
+//! tokens/s for one prompt and for a batch of prompts, peak resident memory of each (Linux `VmHWM`), and where a training step's time goes.
 
 use std::time::Instant;
 
@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use crate::config::Architecture;
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::generate::{generate, Flow, GenerateParams};
+use crate::generate::{generate_batch, Flow, GenerateParams};
 use crate::lora::LoraConfig;
 use crate::model::Model;
 use crate::optim::AdamWConfig;
@@ -29,6 +29,8 @@ pub struct BenchConfig {
     pub prompt_tokens: usize,
     /// Tokens generated greedily after the prompt.
     pub new_tokens: usize,
+    /// Prompts generated for at once in the batched generation figure.
+    pub generate_batch: usize,
 }
 
 /// Throughput and memory figures.
@@ -40,6 +42,8 @@ pub struct BenchReport {
     pub train_step: StepTimings,
     /// Generated tokens per second (greedy, batch 1, KV cache).
     pub generate_tokens_per_s: f64,
+    /// Generated tokens per second over all rows of a batch of `generate_batch` prompts.
+    pub generate_batch_tokens_per_s: f64,
     /// Peak resident memory once generation was done.
     pub peak_rss_generate_bytes: Option<u64>,
     /// Peak resident memory of the whole run (training comes after generation).
@@ -59,9 +63,9 @@ pub fn bench_lora_config(model: &Model) -> LoraConfig {
 
 /// Measures generation first (so its peak memory is seen alone), then LoRA training.
 pub fn run(mut model: Model, config: BenchConfig) -> Result<BenchReport> {
-    if config.batch == 0 || config.seq < 2 || config.steps == 0 {
+    if config.batch == 0 || config.seq < 2 || config.steps == 0 || config.generate_batch == 0 {
         return Err(Error::InvalidArgument(
-            "the benchmark needs batch ≥ 1, seq ≥ 2, steps ≥ 1".into(),
+            "the benchmark needs batch ≥ 1, seq ≥ 2, steps ≥ 1 and a generation batch ≥ 1".into(),
         ));
     }
     let vocab = model.config().vocab_size as u64;
@@ -69,10 +73,13 @@ pub fn run(mut model: Model, config: BenchConfig) -> Result<BenchReport> {
     let mut rng = SplitMix64::new(0);
     let mut random_ids =
         |n: usize| -> Vec<u32> { (0..n).map(|_| rng.below(vocab) as u32).collect() };
-    let prompt = random_ids(config.prompt_tokens);
+    let prompts: Vec<Vec<u32>> = (0..config.generate_batch)
+        .map(|_| random_ids(config.prompt_tokens))
+        .collect();
     let train_ids = random_ids(config.batch * config.seq);
 
-    let generate_tokens_per_s = time_generation(&model, &prompt, config.new_tokens)?;
+    let generate_tokens_per_s = time_generation(&model, &prompts[..1], config.new_tokens)?;
+    let generate_batch_tokens_per_s = time_generation(&model, &prompts, config.new_tokens)?;
     let peak_rss_generate_bytes = peak_rss_bytes();
 
     model.attach_lora(&bench_lora_config(&model), 0)?;
@@ -117,24 +124,26 @@ pub fn run(mut model: Model, config: BenchConfig) -> Result<BenchReport> {
             optimizer_s: total.optimizer_s / steps,
         },
         generate_tokens_per_s,
+        generate_batch_tokens_per_s,
         peak_rss_generate_bytes,
         peak_rss_bytes: peak_rss_bytes(),
         weights_bytes,
     })
 }
 
-/// Greedy tokens per second for `new_tokens` after `prompt`, EOS ignored (after an untimed
-/// four-token warm-up, as the peer benchmark does).
-fn time_generation(model: &Model, prompt: &[u32], new_tokens: usize) -> Result<f64> {
+/// Greedy tokens per second, over all rows, for `new_tokens` after each of `prompts` generated
+/// as one batch, EOS ignored (after an untimed four-token warm-up, as the peer benchmark does).
+fn time_generation(model: &Model, prompts: &[Vec<u32>], new_tokens: usize) -> Result<f64> {
     let params = |max_new_tokens| GenerateParams {
         max_new_tokens,
         ..GenerateParams::default()
     };
-    let mut keep_going = |_| Ok(Flow::Continue);
-    generate(model, prompt, &params(4), &mut keep_going)?;
+    let mut keep_going = |_, _| Ok(Flow::Continue);
+    generate_batch(model, prompts, &params(4), &mut keep_going)?;
     let started = Instant::now();
-    let generated = generate(model, prompt, &params(new_tokens), &mut keep_going)?;
-    Ok(generated.tokens.len() as f64 / started.elapsed().as_secs_f64())
+    let generated = generate_batch(model, prompts, &params(new_tokens), &mut keep_going)?;
+    let tokens: usize = generated.iter().map(|g| g.tokens.len()).sum();
+    Ok(tokens as f64 / started.elapsed().as_secs_f64())
 }
 
 /// The process's peak resident set size (`VmHWM` of `/proc/self/status`), where there is one.

@@ -14,6 +14,7 @@ mod dense;
 mod error;
 pub mod eval;
 pub mod export;
+mod gemv;
 mod generate;
 mod gpt2;
 mod heads;

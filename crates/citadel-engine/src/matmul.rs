@@ -2,16 +2,18 @@
 //! `cblas_sgemm` (linked statically when `build.rs` finds it, one OpenBLAS thread per call) for products of
 //! many rows, the `gemm` crate candle itself uses for the rest. On the project's 2-core machine
 //! OpenBLAS runs training shapes at 125–150 GFLOP/s against `gemm`'s 95–100, and matmuls are
-//! most of a training step; for a few rows (decoding) OpenBLAS would copy the whole weight into
-//! its packed layout on every call, which `gemm` does not.
+//! most of a training step. Products of up to eight rows by a weight (decoding) go to
+//! [`gemv`], which streams the weight once where both libraries would pack it first.
 //!
-//! This is the engine's only `unsafe` code: both kernels take raw pointers. Every call goes
-//! through [`product`], which checks each slice holds the matrix it is said to hold.
+//! With `buffer.rs`, this is the engine's only `unsafe` code: both library kernels take raw
+//! pointers. Every call goes through a function here that checks each slice holds the matrix it
+//! is said to hold.
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
 
 use crate::buffer;
+use crate::gemv;
 
 /// How the right-hand matrix `b` of `a · op(b)` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,9 @@ fn kernel(
     c: &mut [f32],
     ldc: usize,
 ) {
+    if lhs == Lhs::Plain && rhs == Rhs::Transposed && dims.0 <= gemv::MAX_ROWS {
+        return gemv::add_rows_times_weight(a, b, dims, c, ldc);
+    }
     #[cfg(citadel_openblas)]
     if dims.0 >= OPENBLAS_MIN_ROWS {
         return openblas_kernel(a, lhs, b, rhs, dims, c, ldc);

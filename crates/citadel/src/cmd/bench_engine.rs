@@ -21,6 +21,9 @@ pub struct BenchEngineArgs {
     /// Compute threads (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// Prompts generated for at once in the batched generation figure.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub generate_batch: u32,
     /// Timed training steps, after one warm-up step.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
@@ -50,6 +53,7 @@ pub fn run(args: BenchEngineArgs) -> anyhow::Result<()> {
         steps: args.steps as usize,
         prompt_tokens: 16,
         new_tokens: 32,
+        generate_batch: args.generate_batch as usize,
     };
     let report = bench::run(model, config)?;
     let threads = args.threads.map_or_else(
@@ -65,6 +69,8 @@ pub fn run(args: BenchEngineArgs) -> anyhow::Result<()> {
             "threads": threads,
             "train_tokens_per_s": report.train_tokens_per_s,
             "generate_tokens_per_s": report.generate_tokens_per_s,
+            "generate_batch": config.generate_batch,
+            "generate_batch_tokens_per_s": report.generate_batch_tokens_per_s,
             "peak_rss_bytes": report.peak_rss_bytes,
             "peak_rss_generate_bytes": report.peak_rss_generate_bytes,
             "weights_bytes": report.weights_bytes,
@@ -98,6 +104,10 @@ fn print_table(shape: &str, config: &BenchConfig, report: &BenchReport) {
     println!(
         "  generate       {:>10.1} tokens/s (greedy, batch 1)",
         report.generate_tokens_per_s
+    );
+    println!(
+        "  generate       {:>10.1} tokens/s (greedy, batch {}, all rows)",
+        report.generate_batch_tokens_per_s, config.generate_batch
     );
     println!(
         "  peak RSS       {} after generation, {} after training",
