@@ -1,5 +1,6 @@
 //! The engine benchmark: LoRA training tokens/s on a fixed random batch, greedy generation
-//! tokens/s for one prompt and for a batch of prompts, peak resident memory of each (Linux `VmHWM`), and where a training step's time goes.
+//! tokens/s for one prompt and for a batch of prompts, peak resident memory of each (Linux
+//! `VmHWM`), and where a training step's time goes.
 
 use std::time::Instant;
 

@@ -6,8 +6,9 @@
 //! here each weight row is read once, from memory, and each of its chunks is multiplied into up
 //! to four input rows while it sits in registers, so a batch of a few rows costs little more
 //! than one. Every output is summed in one fixed order whatever the number of rows, so a row's
-//! result does not depend on the rows beside it: a prompt decodes to the same bits alone or in a
-//! batch. The SIMD width (AVX2 with FMA, or scalar) is chosen at run time by `pulp`.
+//! products do not depend on the rows beside it (the prompt's prefill and the padded attention
+//! of a batch are other kernels, so whole generations are only held to the same tokens). The
+//! SIMD width (AVX2 with FMA, or scalar) is chosen at run time by `pulp`.
 
 use pulp::{Arch, Simd, WithSimd};
 
